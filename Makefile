@@ -1,0 +1,39 @@
+# Two commands: `make demo` and `make test`. Both create .venv on first use and reuse it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export PYSPARK_PYTHON := $(abspath $(BIN)/python)
+export SPARK_LOCAL_IP := 127.0.0.1
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: venv demo test lint samples clean
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## demo: ingest both committed samples (synthetic and Online Retail), build interactions, print the report
+demo: $(STAMP)
+	$(BIN)/recs demo
+
+## test: the whole test suite (real Spark in local mode)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+## samples: regenerate the committed samples (deterministic: same seed, same files)
+samples: $(STAMP)
+	rm -rf data_samples/synthetic data_samples/online_retail
+	$(BIN)/recs generate --out data_samples/synthetic --users 3000 --items 500 --days 14 --start 2026-11-01 --bad-share 0.004
+	$(BIN)/recs adapt online-retail --out data_samples/online_retail --start 2011-11-14 --end 2011-12-09
+
+clean:
+	rm -rf var spark-warehouse metastore_db derby.log

@@ -1,0 +1,1 @@
+"""Committed samples in the canonical format, the synthetic shop generator and dataset adapters."""

@@ -1,0 +1,134 @@
+"""`recs ingest`, `recs interactions` and `recs demo`: run Spark jobs for run dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from spark_jobs.ingest import IngestError
+from spark_jobs.interactions import InteractionsError
+from spark_jobs.raw_input import RawInputError
+
+JOB_ERRORS = (IngestError, InteractionsError, RawInputError)
+DEMO_ENVS = ("local", "retail")
+
+
+def register(sub) -> None:
+    ingest = sub.add_parser(
+        "ingest", help="validate, dedupe and curate raw events and catalog for run dates",
+        description="For each run date D: read {raw}/events/dt=D and the catalog as of D, quarantine bad "
+                    "rows with a reason, write {lake}/curated/{events,catalog}/dt=D and a JSON report. "
+                    "Fails when the quarantined share passes ingest.max_bad_share.")
+    _add_dates(ingest, allow_all=True)
+    ingest.set_defaults(handler=run_ingest)
+
+    inter = sub.add_parser(
+        "interactions", help="per (user, item) decayed weights as of the end of run dates",
+        description="For each run date D: weights per event type, decayed by age from the end of D, from "
+                    "curated events of the lookback window; writes {lake}/curated/interactions/dt=D.")
+    _add_dates(inter, allow_all=False)
+    inter.set_defaults(handler=run_interactions)
+
+    demo = sub.add_parser(
+        "demo", help="ingest every date of the committed samples and build their interactions",
+        description=f"For the environments {', '.join(DEMO_ENVS)} (the committed synthetic and Online Retail "
+                    "samples): ingest every raw date, build interactions for the last one, print the report.")
+    demo.set_defaults(handler=run_demo)
+
+
+def _add_dates(parser, allow_all: bool) -> None:
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--date", type=dt.date.fromisoformat, help="run date YYYY-MM-DD")
+    group.add_argument("--start", type=dt.date.fromisoformat, help="first run date of a range (with --end)")
+    if allow_all:
+        group.add_argument("--all", action="store_true", help="every date that has raw events")
+    parser.add_argument("--end", type=dt.date.fromisoformat, help="last run date of a range (inclusive)")
+
+
+def run_dates(args, spark, config) -> list[dt.date]:
+    """The dates named by --date, --start/--end or --all."""
+    from spark_jobs import lake
+
+    if args.date:
+        return [args.date]
+    if getattr(args, "all", False):
+        dates = lake.list_dates(spark, f"{config.paths.raw.rstrip('/')}/events")
+        if not dates:
+            raise RawInputError(f"no dt= partitions under {config.paths.raw}/events")
+        return dates
+    if not args.end or args.end < args.start:
+        raise IngestError("--start needs --end on or after it")
+    return [args.start + dt.timedelta(days=n) for n in range((args.end - args.start).days + 1)]
+
+
+def run_ingest(args, config) -> int:
+    from spark_jobs import ingest
+    from spark_jobs.session import get_spark
+
+    spark = get_spark(config.spark, "recs-ingest")
+    reports = []
+    for date in run_dates(args, spark, config):
+        reports.append(ingest.main(spark, config, date))
+        print(format_ingest_line(config.env, reports[-1]))
+    if len(reports) > 1:
+        print(format_ingest_totals(config.env, reports))
+    return 0
+
+
+def run_interactions(args, config) -> int:
+    from spark_jobs import interactions
+    from spark_jobs.session import get_spark
+
+    spark = get_spark(config.spark, "recs-interactions")
+    for date in run_dates(args, spark, config):
+        report = interactions.main(spark, config, date)
+        print(f"interactions {config.env} {date}: {report['pairs']:,} pairs, {report['users']:,} users, "
+              f"{report['items']:,} items -> {report['output']}")
+    return 0
+
+
+def run_demo(args, config) -> int:
+    from conf import load_config
+    from spark_jobs import ingest, interactions, lake
+    from spark_jobs.session import get_spark
+
+    spark = get_spark(config.spark, "recs-demo")
+    for env in DEMO_ENVS:
+        env_config = load_config(env=env)
+        began = time.perf_counter()
+        dates = lake.list_dates(spark, f"{env_config.paths.raw}/events")
+        reports = [ingest.main(spark, env_config, date) for date in dates]
+        summary = interactions.main(spark, env_config, dates[-1])
+        print(format_ingest_totals(env, reports))
+        print(f"  interactions as of {dates[-1]}: {summary['pairs']:,} (user, item) pairs, "
+              f"{summary['users']:,} users, {summary['items']:,} items")
+        print(f"  lake: {env_config.paths.lake}  ({time.perf_counter() - began:.0f} s)\n")
+    return 0
+
+
+def format_ingest_line(env: str, report: dict) -> str:
+    e = report["events"]
+    reasons = ", ".join(f"{k} {v}" for k, v in e["by_reason"].items()) or "none"
+    return (f"ingest {env} {report['run_date']}: {e['rows_in']:,} rows in, {e['rows_kept']:,} kept, "
+            f"{e['rows_quarantined']:,} quarantined ({reasons}); catalog {report['catalog'].get('items', 0):,} items")
+
+
+def format_ingest_totals(env: str, reports: list[dict]) -> str:
+    """A table of the rows in, kept and quarantined by reason over several run dates."""
+    def total(kind, key):
+        return sum(r[kind][key] for r in reports)
+
+    lines = [f"== {env}: ingested {len(reports)} date(s), {reports[0]['run_date']} .. {reports[-1]['run_date']}"]
+    for kind in ("events", "catalog"):
+        rows_in, kept, bad = total(kind, "rows_in"), total(kind, "rows_kept"), total(kind, "rows_quarantined")
+        lines.append(f"  {kind:8s} rows in {rows_in:>10,}   kept {kept:>10,}   quarantined {bad:>7,}"
+                     f" ({bad / rows_in if rows_in else 0:.2%})")
+        reasons: dict[str, int] = {}
+        for r in reports:
+            for reason, count in r[kind]["by_reason"].items():
+                reasons[reason] = reasons.get(reason, 0) + count
+        for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
+            lines.append(f"      {reason:24s} {count:>7,}")
+    unknown = sum(r["events"].get("events_with_unknown_item", 0) for r in reports)
+    lines.append(f"  events whose item is not in the catalog: {unknown:,}")
+    return "\n".join(lines)
