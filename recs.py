@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(env=args.env, config_file=args.config, overrides=parse_overrides(args.set))
         return args.handler(args, config) or 0
-    except (ConfigError, job_commands.JOB_ERRORS) as err:
+    except (ConfigError, *job_commands.JOB_ERRORS) as err:
         print(f"recs {args.command}: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, ConfigError) else 1
 

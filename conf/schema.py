@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -39,7 +40,8 @@ class SparkConfig(Section):
     @field_validator("master")
     @classmethod
     def _known_master(cls, value: str) -> str:
-        if value.startswith(("local", "spark://", "k8s://", "mesos://")) or value == "yarn":
+        if re.fullmatch(r"local(\[(\d+|\*)(,\d+)?\])?", value) or value == "yarn" \
+                or value.startswith(("spark://", "k8s://", "mesos://")):
             return value
         raise ValueError(f"unknown Spark master {value!r}: use local[N], spark://host:port, yarn or k8s://...")
 

@@ -126,9 +126,10 @@ class Pool:
 
 
 def _pools(catalog: Catalog, day: int) -> dict[tuple, Pool]:
-    """Sampling pools of the items on sale that day: per leaf, per top, per (top, brand)."""
+    """Sampling pools of the items on sale that day: per leaf, per top, per (top, brand), and all."""
     live = catalog.created_day <= day
-    pools = {}
+    everything = np.flatnonzero(live)
+    pools = {("all",): Pool(everything, np.cumsum(catalog.popularity[everything]))}
     keys = ([("leaf", i) for i in range(len(catalog.leaves))] + [("top", t) for t in range(len(catalog.tops))]
             + [("brand", t, b) for t in range(len(catalog.tops)) for b in range(len(catalog.brands[t]))])
     for key in keys:
@@ -145,14 +146,14 @@ def _pools(catalog: Catalog, day: int) -> dict[tuple, Pool]:
 
 
 def _pick(rng, keys: np.ndarray, pools: dict, fallback: np.ndarray, kind: str) -> np.ndarray:
-    """For each row, an item from pools[(kind, *key)], or from the top pool when it is empty."""
+    """For each row, an item from pools[(kind, *key)], else its top category's pool, else any item."""
     picked = np.empty(len(keys), dtype=np.int64)
     u = rng.random(len(keys))
     flat = keys if keys.ndim == 1 else keys[:, 0] * 1000 + keys[:, 1]
     for value in np.unique(flat):
         rows = np.flatnonzero(flat == value)
         key = (kind, int(value)) if keys.ndim == 1 else (kind, int(value // 1000), int(value % 1000))
-        pool = pools.get(key) or pools[("top", int(fallback[rows[0]]))]
+        pool = pools.get(key) or pools.get(("top", int(fallback[rows[0]]))) or pools[("all",)]
         picked[rows] = pool.sample(u[rows])
     return picked
 

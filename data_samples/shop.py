@@ -187,7 +187,7 @@ def make_users(rng: np.random.Generator, n_users: int, n_tops: int, brands_per_t
 
 def catalog_rows(catalog: Catalog, items: np.ndarray, start: dt.date) -> dict[str, list]:
     """Canonical catalog columns for the given item indices."""
-    created = [dt.datetime.combine(start + dt.timedelta(days=int(d)), dt.time(6, 0)).isoformat() + "Z"
+    created = [dt.datetime.combine(start + dt.timedelta(days=int(d)), dt.time()).isoformat() + "Z"
                for d in catalog.created_day[items]]
     return {
         "item_id": catalog.ids[items].tolist(),

@@ -1,8 +1,8 @@
 """Ingest one run date: validate raw events and catalog, dedupe, write curated and quarantine.
 
-Reads  {raw}/events/dt=D/ and the catalog: {lake}/curated/catalog/dt=D-1/ updated with
-       {raw}/catalog/dt=D/, or, without yesterday's, every {raw}/catalog/dt<=D/ replayed
-       (the latest row per item wins).
+Reads  {raw}/events/dt=D/ and the catalog: the latest earlier {lake}/curated/catalog/dt=P/
+       updated with {raw}/catalog/dt in (P, D], or, without one, every {raw}/catalog/dt<=D/
+       replayed (the latest row per item wins).
 Writes {lake}/curated/events/dt=D/, {lake}/curated/catalog/dt=D/,
        {lake}/quarantine/{events,catalog}/dt=D/ (reason, record, source_file) and
        {lake}/reports/ingest/dt=D/report.json (counts per reason).
@@ -71,10 +71,10 @@ def transform(raw_events: DataFrame, raw_catalog: DataFrame, run_date: dt.date,
 
     Args:
         raw_events: string columns from raw_input.read_raw for {raw}/events/dt=run_date.
-        raw_catalog: the same for catalog partitions (with a `dt` column): the run date's
-            own when previous_catalog is given, else every partition up to the run date.
+        raw_catalog: the same for catalog partitions (with a `dt` column): those after
+            previous_catalog's date when it is given, else every partition up to the run date.
         run_date: the run's date.
-        previous_catalog: the curated catalog of the day before, if there is one.
+        previous_catalog: the latest curated catalog before the run date, if there is one.
 
     Returns:
         IngestResult: every input row labelled with its reason (null = kept), and views of
@@ -93,17 +93,19 @@ def transform(raw_events: DataFrame, raw_catalog: DataFrame, run_date: dt.date,
 
 
 def read_catalog_input(spark: SparkSession, config: Config, run_date: dt.date) -> tuple[DataFrame, DataFrame | None]:
-    """Raw catalog rows to apply, and the curated catalog of the day before when it exists.
+    """Raw catalog rows to apply, and the latest curated catalog before the run date, if any.
 
-    With yesterday's curated catalog, only today's raw partition (if any) is read; without it
-    (first run, or a gap) every raw partition up to the run date is read and replayed.
+    With an earlier curated catalog (dt=P), only raw partitions with P < dt <= run date are
+    read and applied on top of it; without one (a first run) every raw partition up to the
+    run date is replayed. Both give the same catalog.
     """
     root = f"{config.paths.raw.rstrip('/')}/catalog"
     dates = [d for d in lake.list_dates(spark, root) if d <= run_date]
-    previous_path = lake.curated(config.paths.lake, "catalog", run_date - dt.timedelta(days=1))
-    previous = spark.read.parquet(previous_path) if lake.exists(spark, previous_path) else None
-    if previous is not None:
-        dates = [d for d in dates if d == run_date]
+    earlier = [d for d in lake.list_dates(spark, lake.curated(config.paths.lake, "catalog")) if d < run_date]
+    previous = None
+    if earlier:
+        previous = spark.read.parquet(lake.curated(config.paths.lake, "catalog", earlier[-1]))
+        dates = [d for d in dates if d > earlier[-1]]
     elif not dates:
         raise IngestError(f"no catalog partition on or before {run_date} under {root}")
     if not dates:

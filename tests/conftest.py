@@ -1,0 +1,47 @@
+"""Shared fixtures: one local SparkSession for the whole run, and configurations in tmp folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conf import load_config
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    """A real local SparkSession (local[2], few shuffle partitions), shared by every Spark test."""
+    from spark_jobs.session import get_spark
+
+    config = load_config(env="local", environ={}, overrides={
+        "spark.master": "local[2]", "spark.shuffle_partitions": 2,
+        "spark.local_dir": str(tmp_path_factory.mktemp("spark-local")),
+        "spark.extra": {"spark.sql.warehouse.dir": str(tmp_path_factory.mktemp("warehouse"))},
+    })
+    session = get_spark(config.spark, "recs-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def make_config(tmp_path):
+    """Build a Config whose raw and lake folders live under tmp_path; keyword overrides as dotted keys."""
+    def build(**overrides):
+        values = {"paths.raw": str(tmp_path / "raw"), "paths.lake": str(tmp_path / "lake"),
+                  "paths.snapshots": str(tmp_path / "snapshots"), "spark.shuffle_partitions": 2,
+                  "ingest.output_files": 2, "interactions.output_files": 2}
+        values.update({k.replace("__", "."): v for k, v in overrides.items()})
+        return load_config(env="local", environ={}, overrides=values)
+    return build
+
+
+def write_lines(folder: Path, rows, name: str = "part-00000.jsonl") -> Path:
+    """Write rows (dicts, or str lines taken as they are) as a JSONL file in folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path

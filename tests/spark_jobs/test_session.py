@@ -1,0 +1,42 @@
+"""The Spark session helper: local by default, any master from configuration, the project's Python."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from conf import load_config
+from spark_jobs.session import spark_environment, spark_settings
+
+
+@pytest.mark.parametrize("master", ["local[2]", "local[*]", "spark://10.1.2.3:7077", "yarn",
+                                    "k8s://https://k8s.example:6443"])
+def test_any_master_from_configuration(master):
+    config = load_config(env="local", environ={"RECS_SPARK__MASTER": master}).spark
+    settings = spark_settings(config)
+    assert config.master == master
+    assert settings["spark.sql.session.timeZone"] == "UTC"
+    assert ("spark.driver.host" in settings) == master.startswith("local")
+
+
+def test_workers_use_the_projects_interpreter_unless_configured():
+    config = load_config(env="local", environ={}).spark
+    env = spark_environment(config)
+    assert env["PYSPARK_PYTHON"] == sys.executable == spark_settings(config)["spark.pyspark.python"]
+    cluster = load_config(env="local", environ={"RECS_SPARK__PYTHON": "/opt/venv/bin/python"}).spark
+    assert spark_environment(cluster)["PYSPARK_PYTHON"] == "/opt/venv/bin/python"
+
+
+def test_extra_settings_win():
+    config = load_config(env="cluster", environ={}).spark
+    settings = spark_settings(config)
+    assert settings["spark.executor.memory"] == "8g"
+    assert settings["spark.sql.shuffle.partitions"] == "200"
+
+
+@pytest.mark.spark
+def test_the_session_runs_in_utc_on_the_projects_python(spark):
+    assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+    python = spark.sparkContext.parallelize([0], 1).map(lambda _: __import__("sys").executable).first()
+    assert python == sys.executable
