@@ -227,7 +227,7 @@ def _day_events(rng, catalog: Catalog, people: Users, members: np.ndarray, pools
     user = s_user[sess]
     is_buy = kind == 3
     quantity = np.where(is_buy, rng.choice([1, 1, 1, 1, 2, 3], len(kind)), 1)
-    midnight = dt.datetime.combine(date, dt.time(), tzinfo=dt.timezone.utc).timestamp()
+    midnight = dt.datetime.combine(date, dt.time(), tzinfo=dt.UTC).timestamp()
     prefix = f"{date:%Y%m%d}-{chunk:03d}-"
     session_ids = _ids(f"s{prefix}", sess)
     return pa.table({

@@ -128,8 +128,8 @@ def make_catalog(rng: np.random.Generator, n_items: int, days: int, new_item_sha
     leaf_names = np.array([p.split(" > ")[-1] for p in leaves], dtype=object)
     adjective = rng.choice(ADJECTIVES, n_items)
     model = rng.integers(1, 99, n_items)
-    titles = np.array([f"{brands[t][b]} {a} {leaf_names[l].rstrip('s')} {m}"
-                       for t, b, a, l, m in zip(top, brand, adjective, leaf, model)], dtype=object)
+    titles = np.array([f"{brands[t][b]} {a} {leaf_names[lf].rstrip('s')} {m}"
+                       for t, b, a, lf, m in zip(top, brand, adjective, leaf, model)], dtype=object)
     created = -rng.integers(1, 720, n_items)
     is_new = rng.random(n_items) < new_item_share
     created[is_new] = rng.integers(1, max(days, 2), is_new.sum())

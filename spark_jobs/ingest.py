@@ -16,13 +16,24 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from conf import Config
 from spark_jobs import lake
-from spark_jobs.columns import (CATALOG_INPUT, CATALOG_REQUIRED, CATALOG_SCHEMA, CORRUPT, EVENT_INPUT,
-                                EVENT_REQUIRED, EVENTS_SCHEMA, QUARANTINE_SCHEMA, RAW_RECORD, REASON, SOURCE_FILE)
+from spark_jobs.columns import (
+    CATALOG_INPUT,
+    CATALOG_REQUIRED,
+    CATALOG_SCHEMA,
+    CORRUPT,
+    EVENT_INPUT,
+    EVENT_REQUIRED,
+    EVENTS_SCHEMA,
+    QUARANTINE_SCHEMA,
+    RAW_RECORD,
+    REASON,
+    SOURCE_FILE,
+)
 from spark_jobs.raw_input import RawInputError, read_raw
 from spark_jobs.validation import SUPERSEDED, validate_catalog, validate_events
 
@@ -117,20 +128,20 @@ def read_catalog_input(spark: SparkSession, config: Config, run_date: dt.date) -
     return raw.withColumn("dt", F.regexp_extract(SOURCE_FILE, r"dt=(\d{4}-\d{2}-\d{2})", 1)), previous
 
 
-def count_by_reason(labelled: DataFrame) -> tuple[dict[str | None, int], int]:
-    """Input rows per reason code (None for kept rows), and the number of kept rows in all.
+def count_by_reason(labelled: DataFrame, flag: Column) -> tuple[dict[str | None, int], int]:
+    """Input rows per reason code (None for kept rows), and the kept rows for which `flag` holds.
 
-    Catalog rows carried from yesterday's curated catalog are kept but are not input, so
-    they count in the second figure only. A handful of rows reach the driver.
+    Rows with SOURCE_FILE == PREVIOUS_CATALOG are not input and count in the second figure
+    only. One Spark job; a handful of rows reach the driver.
     """
     carried = (F.col(SOURCE_FILE) == PREVIOUS_CATALOG).alias("carried")
     counts: dict[str | None, int] = {}
-    kept = 0
-    for row in labelled.groupBy(REASON, carried).count().collect():
-        kept += row["count"] if row[REASON] is None else 0
+    flagged = 0
+    for row in labelled.groupBy(REASON, carried, flag.alias("flag")).count().collect():
+        flagged += row["count"] if row[REASON] is None and row["flag"] else 0
         if not row["carried"]:
             counts[row[REASON]] = counts.get(row[REASON], 0) + row["count"]
-    return counts, kept
+    return counts, flagged
 
 
 def summary(counts: dict[str | None, int], limit: float) -> dict:
@@ -183,9 +194,11 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
         "output": out,
         "max_bad_share": limit,
     }
-    event_counts, _ = count_by_reason(events)
-    catalog_counts, items = count_by_reason(catalog)
-    report["events"] = summary(event_counts, limit)
+    catalog_counts, items = count_by_reason(catalog, F.lit(True))
+    known = result.catalog.select("item_id", F.lit(True).alias("_known"))
+    event_counts, unknown = count_by_reason(events.join(F.broadcast(known), "item_id", "left"),
+                                            F.col("_known").isNull())
+    report["events"] = {**summary(event_counts, limit), "events_with_unknown_item": unknown}
     report["catalog"] = {**summary(catalog_counts, limit), "items": items}
     # Quarantine first: it is what a user reads when the run fails.
     for name, frame in (("events_quarantine", result.events_quarantine),
@@ -196,8 +209,6 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
         lake.write_partition(result.events, out["events"], config.ingest.output_files,
                              ["user_id", "event_time", "event_id"])
         lake.write_partition(result.catalog, out["catalog"], 1, ["item_id"])
-        report["events"]["events_with_unknown_item"] = result.events.join(
-            result.catalog, "item_id", "left_anti").count()
     report["status"] = "failed" if failed else "ok"
     lake.write_json(spark, out["report"], report)
     events.unpersist()

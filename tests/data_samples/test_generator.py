@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 import json
 
-
 import pandas as pd
 import pytest
 

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from spark_jobs import ingest, lake
-from spark_jobs.columns import CATALOG_INPUT, CATALOG_REQUIRED, EVENT_INPUT, EVENT_REQUIRED
+from spark_jobs.columns import EVENT_INPUT, EVENT_REQUIRED
 from spark_jobs.raw_input import read_raw
 from tests.conftest import write_lines
 
