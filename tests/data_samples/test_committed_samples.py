@@ -22,6 +22,7 @@ def test_samples_stay_small():
 
 
 @pytest.mark.spark
+@pytest.mark.slow
 @pytest.mark.parametrize("env", ["local", "retail"])
 def test_the_last_date_of_each_sample_ingests_under_the_limit(spark, tmp_path, env):
     config = load_config(env=env, environ={}, overrides={"paths.lake": str(tmp_path / "lake")})
