@@ -82,11 +82,6 @@ def write_json(spark, path: str, payload: dict) -> None:
         stream.close()
 
 
-def read_json(spark, path: str) -> dict:
-    """Read a JSON file written by write_json."""
-    return json.loads("\n".join(spark.sparkContext.textFile(path, 1).collect()))
-
-
 def write_partition(df, path: str, files: int, sort_by: list[str]) -> None:
     """Overwrite one date partition with `df` as Parquet, laid out deterministically.
 

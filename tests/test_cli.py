@@ -53,3 +53,22 @@ def test_generate_writes_partitions_and_prints_stats(tmp_path, capsys):
     assert stats["events"] > 0 and stats["peak_memory_mb"] > 0
     assert sorted(p.name for p in (out / "events").iterdir()) == ["dt=2026-01-01", "dt=2026-01-02"]
     assert list((out / "events" / "dt=2026-01-01").glob("*.csv.gz"))
+
+
+@pytest.mark.spark
+def test_ingest_all_dates_then_interactions_from_the_command_line(spark, tmp_path, capsys):
+    raw, lake = tmp_path / "raw", tmp_path / "lake"
+    assert recs.main(["generate", "--out", str(raw), "--users", "80", "--items", "30", "--days", "2",
+                      "--start", "2026-02-01", "--bad-share", "0.02"]) == 0
+    capsys.readouterr()
+    paths = ["--set", f"paths.raw={raw}", "--set", f"paths.lake={lake}"]
+    assert recs.main([*paths, "ingest", "--all"]) == 0
+    out = capsys.readouterr().out
+    assert "ingest local 2026-02-01:" in out and "ingest local 2026-02-02:" in out
+    assert "ingested 2 date(s)" in out and "unparsable" in out
+    assert recs.main([*paths, "interactions", "--date", "2026-02-02"]) == 0
+    assert "interactions local 2026-02-02:" in capsys.readouterr().out
+    assert (lake / "curated" / "interactions" / "dt=2026-02-02").is_dir()
+    # A date with no raw input fails with exit code 1 and says where it looked.
+    assert recs.main([*paths, "ingest", "--date", "2026-02-05"]) == 1
+    assert "no input files" in capsys.readouterr().err
