@@ -35,7 +35,7 @@ class SparkConfig(Section):
     python: str | None = Field(None, description="worker interpreter; default: the one running recs")
     local_dir: str | None = None
     ui_enabled: bool = False
-    extra: dict[str, str] = Field(default_factory=dict, description="any other spark.* settings")
+    extra: dict[str, str | bool | int | float] = Field(default_factory=dict, description="any other spark.* settings")
 
     @field_validator("master")
     @classmethod

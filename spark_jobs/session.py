@@ -38,7 +38,8 @@ def spark_settings(config: SparkConfig) -> dict[str, str]:
         settings["spark.driver.host"] = "127.0.0.1"
     elif config.local_dir:
         settings["spark.local.dir"] = config.local_dir
-    settings.update(config.extra)
+    settings.update({key: str(value).lower() if isinstance(value, bool) else str(value)
+                     for key, value in config.extra.items()})
     return settings
 
 

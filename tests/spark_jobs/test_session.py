@@ -33,6 +33,10 @@ def test_extra_settings_win():
     settings = spark_settings(config)
     assert settings["spark.executor.memory"] == "8g"
     assert settings["spark.sql.shuffle.partitions"] == "200"
+    typed = load_config(env="local", environ={}, overrides={
+        "spark.extra": {"spark.executor.cores": 4, "spark.dynamicAllocation.enabled": True}}).spark
+    assert spark_settings(typed)["spark.executor.cores"] == "4"
+    assert spark_settings(typed)["spark.dynamicAllocation.enabled"] == "true"
 
 
 @pytest.mark.spark
