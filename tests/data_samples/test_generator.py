@@ -116,7 +116,7 @@ def test_catalog_has_every_canonical_field_with_sensible_values(shop):
     assert set(catalog["margin_tier"]) == {"low", "medium", "high"}
 
 
-def test_bad_share_damages_rows_of_each_kind(tmp_path):
+def test_bad_share_damages_rows_in_several_kinds(tmp_path):
     generate(tmp_path, users=300, items=60, days=1, start=START, seed=5, events_format="jsonl", compress=False,
              bad_share=0.05)
     lines = next((tmp_path / "events").glob("*/*.jsonl")).read_text().splitlines()
