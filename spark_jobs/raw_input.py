@@ -85,6 +85,7 @@ def _read_jsonl(spark, files, columns, required, folder) -> DataFrame:
 
 
 def _read_csv(spark, files, columns, required, folder) -> DataFrame:
+    """CSV with a header. Every file of one read must share the first file's header."""
     options = {"header": "true", "quote": '"', "escape": '"', "mode": "PERMISSIVE",
                "columnNameOfCorruptRecord": CORRUPT}
     header = spark.read.options(header="true").csv(files[0]).columns
