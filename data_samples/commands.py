@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import resource
+import sys
 from pathlib import Path
 
 from conf.loader import PROJECT_ROOT
@@ -68,7 +69,8 @@ def adapt_online_retail(args, config) -> int:
     from data_samples.online_retail import convert
 
     if not args.source.is_file():
-        print(f"recs adapt: {args.source} not found; pass --source PATH to online_retail.csv(.gz)")
+        print(f"recs adapt: error: {args.source} not found; pass --source PATH to online_retail.csv(.gz)",
+              file=sys.stderr)
         return 1
     report = convert(args.source, args.out, args.start, args.end, args.keep_guests, args.format,
                      not args.no_compress)

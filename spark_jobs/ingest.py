@@ -175,8 +175,8 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
     except RawInputError as err:
         raise IngestError(str(err)) from None
     result = transform(raw_events, raw_catalog, run_date, previous_catalog)
+    # Labelled rows feed the counts and every write below: compute them once.
     events, catalog = result.labelled_events.cache(), result.labelled_catalog.cache()
-    result = IngestResult(events, catalog)
 
     out = {
         "events_quarantine": lake.quarantine(paths.lake, "events", run_date),
