@@ -86,6 +86,106 @@ class GeneratorConfig(Section):
     compress: bool = True
 
 
+class SimilarityConfig(Section):
+    """Item-item neighbours from co-occurrence in users' histories (spark_jobs/item_similarity.py)."""
+
+    top_k: int = Field(100, ge=1, description="neighbours kept per item")
+    min_support: int = Field(2, ge=1, description="users who had both items, at least")
+    max_history: int = Field(200, ge=2, description="a user's most recent items that form pairs (bounds the n^2)")
+    shrink: float = Field(10.0, ge=0, description="cosine shrunk by support / (support + shrink)")
+    output_files: int = Field(4, ge=1)
+
+
+class FbtConfig(Section):
+    """Frequently bought together: item pairs in the same order (spark_jobs/fbt_pairs.py)."""
+
+    top_k: int = Field(50, ge=1)
+    min_support: int = Field(3, ge=1, description="orders holding both items, at least")
+    min_confidence: float = Field(0.01, ge=0, le=1)
+    min_lift: float = Field(1.0, ge=0)
+    max_order_items: int = Field(100, ge=2, description="larger orders are skipped (bulk buys carry no signal)")
+    output_files: int = Field(4, ge=1)
+
+
+class PopularityConfig(Section):
+    """All-time, recent and trending lists, overall and per category (spark_jobs/popularity.py)."""
+
+    recent_days: int = Field(30, ge=1)
+    trend_days: int = Field(7, ge=1, description="the window whose rate is compared...")
+    trend_baseline_days: int = Field(28, ge=1, description="...with the rate of the window before it")
+    trend_prior: float = Field(5.0, gt=0, description="pseudo-count that damps trends of rare items")
+    top_n: int = Field(100, ge=1, description="items kept per list")
+    category_depth: int = Field(1, ge=1, description="category path levels that name a per-category list")
+
+
+class ContentConfig(Section):
+    """Content features (title tokens, category path, brand, price band) and faiss neighbours."""
+
+    hash_dim: int = Field(4096, ge=64, description="hashed title-token dimensions (TF-IDF weighted)")
+    price_bands: list[float] = Field(default_factory=lambda: [2.0, 5.0, 10.0, 25.0, 50.0, 100.0])
+    weights: dict[str, float] = Field(default_factory=lambda: {"title": 1.0, "category": 0.7, "brand": 0.4,
+                                                               "price": 0.3})
+    top_k: int = Field(50, ge=1)
+    max_items: int = Field(2_000_000, ge=1, description="single node: the catalog's feature matrix in memory")
+    blend: float = Field(0.2, ge=0, le=1, description="share of content in blended similar-item lists")
+
+
+class AlsSearchConfig(Section):
+    """A small seeded grid search on a validation window carved from the end of train."""
+
+    enabled: bool = False
+    factors: list[int] = Field(default_factory=lambda: [32, 64, 128])
+    regularization: list[float] = Field(default_factory=lambda: [0.01, 0.1])
+    alpha: list[float] = Field(default_factory=lambda: [1.0, 5.0])
+    validation_days: int = Field(30, ge=1)
+    metric_k: int = Field(20, ge=1)
+
+
+class AlsConfig(Section):
+    """ALS factors; engine `implicit` (one node) or `spark` (MLlib, cluster scale)."""
+
+    engine: Literal["implicit", "spark"] = "implicit"
+    factors: int = Field(64, ge=1)
+    regularization: float = Field(0.1, ge=0)
+    alpha: float = Field(1.0, gt=0, description="confidence = 1 + alpha * weight")
+    iterations: int = Field(15, ge=1)
+    max_interactions: int = Field(50_000_000, ge=1, description="implicit engine: the matrix must fit one node")
+    search: AlsSearchConfig = Field(default_factory=AlsSearchConfig)
+    output_files: int = Field(4, ge=1)
+
+
+class EaseConfig(Section):
+    """EASE closed form: an items x items dense inverse, so only up to max_items (one node)."""
+
+    regularization: float = Field(50.0, gt=0, description="the lambda added to the Gram matrix's diagonal")
+    max_items: int = Field(20_000, ge=1, description="20k items: a 3.2 GB float64 Gram matrix")
+
+
+class AnnConfig(Section):
+    """faiss retrieval over item factors for every user."""
+
+    top_n: int = Field(100, ge=1, description="candidates per user")
+    exact_max_items: int = Field(50_000, ge=1, description="flat inner product up to here, HNSW above")
+    hnsw_m: int = Field(32, ge=4)
+    ef_construction: int = Field(200, ge=8)
+    ef_search: int = Field(256, ge=8)
+    exclude_seen: bool = Field(True, description="drop items the user already interacted with")
+    output_files: int = Field(4, ge=1)
+
+
+class EvalConfig(Section):
+    """Offline evaluation on a temporal split (`recs eval`)."""
+
+    cutoff: dt.date | None = Field(None, description="train strictly before, test from here")
+    end: dt.date | None = Field(None, description="last test date (inclusive)")
+    ks: list[int] = Field(default_factory=lambda: [10, 20])
+    recent_days: int = Field(30, ge=1, description="window of the recent-popularity baseline")
+    relevant_event: Literal["view", "add_to_cart", "purchase"] = "purchase"
+    sources: list[str] = Field(default_factory=lambda: [
+        "popular_all_time", "popular_recent", "buy_again", "item_knn", "content", "als_implicit", "als_spark",
+        "ease"])
+
+
 class Config(Section):
     """The whole effective configuration."""
 
@@ -96,6 +196,14 @@ class Config(Section):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     interactions: InteractionsConfig = Field(default_factory=InteractionsConfig)
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
+    similarity: SimilarityConfig = Field(default_factory=SimilarityConfig)
+    fbt: FbtConfig = Field(default_factory=FbtConfig)
+    popularity: PopularityConfig = Field(default_factory=PopularityConfig)
+    content: ContentConfig = Field(default_factory=ContentConfig)
+    als: AlsConfig = Field(default_factory=AlsConfig)
+    ease: EaseConfig = Field(default_factory=EaseConfig)
+    ann: AnnConfig = Field(default_factory=AnnConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
 
     @model_validator(mode="after")
     def _lake_differs_from_raw(self) -> Config:

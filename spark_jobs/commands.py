@@ -19,14 +19,14 @@ def register(sub) -> None:
         description="For each run date D: read {raw}/events/dt=D and the catalog as of D, quarantine bad "
                     "rows with a reason, write {lake}/curated/{events,catalog}/dt=D and a JSON report. "
                     "Fails when the quarantined share passes ingest.max_bad_share.")
-    _add_dates(ingest, allow_all=True)
+    add_dates(ingest, allow_all=True)
     ingest.set_defaults(handler=run_ingest)
 
     inter = sub.add_parser(
         "interactions", help="per (user, item) decayed weights as of the end of run dates",
         description="For each run date D: weights per event type, decayed by age from the end of D, from "
                     "curated events of the lookback window; writes {lake}/curated/interactions/dt=D.")
-    _add_dates(inter, allow_all=False)
+    add_dates(inter, allow_all=False)
     inter.set_defaults(handler=run_interactions)
 
     demo = sub.add_parser(
@@ -36,7 +36,7 @@ def register(sub) -> None:
     demo.set_defaults(handler=run_demo)
 
 
-def _add_dates(parser, allow_all: bool) -> None:
+def add_dates(parser, allow_all: bool) -> None:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--date", type=dt.date.fromisoformat, help="run date YYYY-MM-DD")
     group.add_argument("--start", type=dt.date.fromisoformat, help="first run date of a range (with --end)")

@@ -1,0 +1,69 @@
+"""Top-N lists per user in Spark: ranking, exclusion of seen items, neighbour and global sources.
+
+Every function returns user_id, item_id, score, rank (1 = best; ties broken by item_id) and
+stays distributed: nothing that grows with users or events reaches the driver.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+LIST_COLUMNS = ("user_id", "item_id", "score", "rank")
+
+
+def top_n(scored: DataFrame, n: int, key: str = "user_id", item: str = "item_id") -> DataFrame:
+    """The n best-scored rows per key, ranked 1..n (score descending, then item id)."""
+    order = Window.partitionBy(key).orderBy(F.col("score").desc(), F.col(item))
+    return (scored.withColumn("rank", F.row_number().over(order))
+            .filter(F.col("rank") <= n))
+
+
+def without_seen(scored: DataFrame, seen: DataFrame) -> DataFrame:
+    """Rows of `scored` whose (user_id, item_id) is not in `seen`."""
+    return scored.join(seen.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
+
+
+def from_neighbours(history: DataFrame, neighbours: DataFrame, n: int, exclude_seen: bool) -> DataFrame:
+    """Score items by sum over the user's items i of weight(u, i) * similarity(i, j).
+
+    Args:
+        history: user_id, item_id, weight (e.g. interactions, possibly cut to recent items).
+        neighbours: item_id, neighbour_id, score (top-K per item).
+        n: list length.
+        exclude_seen: drop the user's own items.
+    """
+    scored = (history.select("user_id", "item_id", "weight")
+              .join(neighbours.select("item_id", "neighbour_id", F.col("score").alias("_sim")), "item_id")
+              .groupBy("user_id", F.col("neighbour_id").alias("item_id"))
+              .agg(F.sum(F.col("weight") * F.col("_sim")).alias("score")))
+    if exclude_seen:
+        scored = without_seen(scored, history)
+    return top_n(scored, n).select(*LIST_COLUMNS)
+
+
+def from_global(users: DataFrame, ranked: DataFrame, seen: DataFrame, n: int, exclude_seen: bool) -> DataFrame:
+    """The same global list (item_id, score) for every user; with exclusion, each user's own items removed.
+
+    Each user gets the first n + |seen(u)| items, so n remain after removing theirs; the
+    global list (one row per item) is broadcast.
+    """
+    ordered = ranked.withColumn("_g", F.row_number().over(Window.orderBy(F.col("score").desc(), "item_id")))
+    if not exclude_seen:
+        return users.select("user_id").crossJoin(F.broadcast(ordered.filter(F.col("_g") <= n))) \
+            .select("user_id", "item_id", "score", F.col("_g").alias("rank"))
+    n_seen = seen.groupBy("user_id").agg(F.count(F.lit(1)).alias("_n_seen"))
+    wanted = users.select("user_id").join(n_seen, "user_id", "left").fillna(0, ["_n_seen"])
+    pairs = wanted.join(F.broadcast(ordered), F.col("_g") <= F.col("_n_seen") + n)
+    return top_n(without_seen(pairs, seen), n).select(*LIST_COLUMNS)
+
+
+def pad(primary: DataFrame, fallback: DataFrame, n: int) -> DataFrame:
+    """primary's list, then fallback's items not already in it, up to n per user (ranks renumbered)."""
+    both = (primary.select("user_id", "item_id", "score", F.lit(0).alias("_src"), "rank")
+            .unionByName(fallback.select("user_id", "item_id", "score", F.lit(1).alias("_src"), "rank")))
+    first = Window.partitionBy("user_id", "item_id").orderBy("_src", "rank")
+    unique = both.withColumn("_k", F.row_number().over(first)).filter("_k = 1")
+    order = Window.partitionBy("user_id").orderBy("_src", "rank")
+    return (unique.withColumn("_r", F.row_number().over(order)).filter(F.col("_r") <= n)
+            .select("user_id", "item_id", "score", F.col("_r").alias("rank")))

@@ -1,0 +1,75 @@
+"""Frequently bought together: item pairs within the same order, as of one run date.
+
+For items i, j over orders (distinct items per order; orders above fbt.max_order_items skipped):
+    support(i, j)       = orders holding both
+    confidence(i -> j)  = support(i, j) / orders(i)
+    lift(i, j)          = confidence(i -> j) / (orders(j) / orders)
+Pairs below fbt.min_support, min_confidence or min_lift are dropped; per item the top_k
+partners by confidence (then lift) are kept. models/cart.py combines these lists for a
+whole cart.
+
+Reads  {lake}/curated/events/dt=<lookback..D>/ (purchases with an order_id)
+Writes {lake}/curated/fbt_pairs/dt=D/  (item_id, other_id, support, confidence, lift, score, rank)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from conf import Config
+from conf.schema import FbtConfig
+from spark_jobs import lake
+from spark_jobs.interactions import read_events
+
+log = logging.getLogger(__name__)
+
+
+def orders(events: DataFrame, max_order_items: int) -> DataFrame:
+    """order_id, item_id: distinct items of each purchase order of at most max_order_items items."""
+    lines = (events.filter((F.col("event_type") == "purchase") & F.col("order_id").isNotNull())
+             .select("order_id", "item_id").distinct())
+    size = lines.groupBy("order_id").agg(F.count(F.lit(1)).alias("_size"))
+    return lines.join(size.filter(F.col("_size") <= max_order_items), "order_id").select("order_id", "item_id")
+
+
+def pair_statistics(baskets: DataFrame) -> DataFrame:
+    """item_id, other_id, support, confidence, lift for every ordered pair seen in one order."""
+    n_orders = baskets.select("order_id").distinct().groupBy().count().withColumnRenamed("count", "_orders")
+    per_item = baskets.groupBy("item_id").agg(F.count(F.lit(1)).alias("_ni"))
+    pairs = (baskets.join(baskets.withColumnRenamed("item_id", "other_id"), "order_id")
+             .filter(F.col("item_id") != F.col("other_id"))
+             .groupBy("item_id", "other_id").agg(F.count(F.lit(1)).alias("support")))
+    other = per_item.select(F.col("item_id").alias("other_id"), F.col("_ni").alias("_nj"))
+    confidence = F.col("support") / F.col("_ni")
+    return (pairs.join(per_item, "item_id").join(other, "other_id").crossJoin(F.broadcast(n_orders))
+            .select("item_id", "other_id", "support", confidence.alias("confidence"),
+                    (confidence / (F.col("_nj") / F.col("_orders"))).alias("lift")))
+
+
+def transform(events: DataFrame, settings: FbtConfig) -> DataFrame:
+    """Top-K partners per item that pass the thresholds; score = confidence."""
+    stats = pair_statistics(orders(events, settings.max_order_items))
+    kept = stats.filter((F.col("support") >= settings.min_support)
+                        & (F.col("confidence") >= settings.min_confidence) & (F.col("lift") >= settings.min_lift))
+    order = Window.partitionBy("item_id").orderBy(F.col("confidence").desc(), F.col("lift").desc(), "other_id")
+    return (kept.withColumn("rank", F.row_number().over(order)).filter(F.col("rank") <= settings.top_k)
+            .select("item_id", "other_id", "support", "confidence", "lift", F.col("confidence").alias("score"),
+                    "rank"))
+
+
+def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
+    """Build and write the bought-together pairs of `run_date`."""
+    end = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
+    events = read_events(spark, config, run_date).filter(F.col("event_time") < F.lit(end))
+    out = lake.curated(config.paths.lake, "fbt_pairs", run_date)
+    lake.write_partition(transform(events, config.fbt), out, config.fbt.output_files, ["item_id", "rank"])
+    written = spark.read.parquet(out).agg(F.count(F.lit(1)).alias("pairs"),
+                                          F.countDistinct("item_id").alias("items")).first()
+    report = {"job": "fbt_pairs", "run_date": run_date.isoformat(), "output": out, **written.asDict()}
+    lake.write_json(spark, lake.report(config.paths.lake, "fbt_pairs", run_date), report)
+    log.info("fbt_pairs %s: %d pairs for %d items", run_date, written.pairs, written.items)
+    return report

@@ -1,0 +1,79 @@
+"""Item-item neighbours ("similar items" on the product page) from co-occurrence, as of one run date.
+
+A context is a user's history or one session. For items i and j:
+    support(i, j) = contexts holding both;  n(i) = contexts holding i
+    score(i, j)   = support / sqrt(n(i) n(j))  *  support / (support + shrink)
+(cosine over binary context vectors, shrunk towards 0 when the evidence is thin). A
+context contributes its similarity.max_history most recent items, which bounds the pairs
+it makes; pairs are formed by a self-join on the context, so no item x item matrix is
+ever held on one node. Pairs under similarity.min_support are dropped; the top_k best
+neighbours per item are kept.
+
+Reads  {lake}/curated/events/dt=<lookback..D>/
+Writes {lake}/curated/item_similarity/dt=D/  (item_id, neighbour_id, score, support, rank)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from conf import Config
+from conf.schema import SimilarityConfig
+from models.topn import top_n
+from spark_jobs import lake
+from spark_jobs.interactions import read_events
+
+log = logging.getLogger(__name__)
+
+
+def contexts(events: DataFrame, max_history: int) -> DataFrame:
+    """context, item_id: each user's and each session's distinct items, most recent max_history kept."""
+    by_user = events.select(F.concat(F.lit("u:"), "user_id").alias("context"), "item_id", "event_time")
+    by_session = (events.filter(F.col("session_id").isNotNull())
+                  .select(F.concat(F.lit("s:"), "session_id").alias("context"), "item_id", "event_time"))
+    last = by_user.unionByName(by_session).groupBy("context", "item_id").agg(F.max("event_time").alias("_last"))
+    recent = Window.partitionBy("context").orderBy(F.col("_last").desc(), "item_id")
+    return (last.withColumn("_n", F.row_number().over(recent))
+            .filter(F.col("_n") <= max_history).select("context", "item_id"))
+
+
+def cooccurrence_scores(baskets: DataFrame, min_support: int, shrink: float) -> DataFrame:
+    """item_id, neighbour_id, score, support from (context, item_id) rows (see the module doc)."""
+    counts = baskets.groupBy("item_id").agg(F.count(F.lit(1)).alias("_n"))
+    left = baskets.select("context", "item_id")
+    right = baskets.select("context", F.col("item_id").alias("neighbour_id"))
+    pairs = (left.join(right, "context").filter(F.col("item_id") != F.col("neighbour_id"))
+             .groupBy("item_id", "neighbour_id").agg(F.count(F.lit(1)).alias("support"))
+             .filter(F.col("support") >= min_support))
+    n_i = counts.select("item_id", F.col("_n").alias("_ni"))
+    n_j = counts.select(F.col("item_id").alias("neighbour_id"), F.col("_n").alias("_nj"))
+    support = F.col("support").cast("double")
+    return (pairs.join(n_i, "item_id").join(n_j, "neighbour_id")
+            .withColumn("score", support / F.sqrt(F.col("_ni") * F.col("_nj")) * support / (support + shrink))
+            .select("item_id", "neighbour_id", "score", "support"))
+
+
+def transform(events: DataFrame, settings: SimilarityConfig) -> DataFrame:
+    """Top-K neighbours per item (item_id, neighbour_id, score, support, rank)."""
+    scored = cooccurrence_scores(contexts(events, settings.max_history), settings.min_support, settings.shrink)
+    return top_n(scored, settings.top_k, key="item_id", item="neighbour_id") \
+        .select("item_id", "neighbour_id", "score", "support", "rank")
+
+
+def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
+    """Build and write the item neighbours of `run_date`."""
+    end = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
+    events = read_events(spark, config, run_date).filter(F.col("event_time") < F.lit(end))
+    out = lake.curated(config.paths.lake, "item_similarity", run_date)
+    lake.write_partition(transform(events, config.similarity), out, config.similarity.output_files,
+                         ["item_id", "rank"])
+    written = spark.read.parquet(out).agg(F.count(F.lit(1)).alias("pairs"),
+                                          F.countDistinct("item_id").alias("items")).first()
+    report = {"job": "item_similarity", "run_date": run_date.isoformat(), "output": out, **written.asDict()}
+    lake.write_json(spark, lake.report(config.paths.lake, "item_similarity", run_date), report)
+    log.info("item_similarity %s: %d pairs for %d items", run_date, written.pairs, written.items)
+    return report
