@@ -30,10 +30,10 @@ def fit(spark: SparkSession, interactions: DataFrame, params: AlsParams, seed: i
     items = pd.Categorical(frame["item_id"])
     matrix = sp.csr_matrix((frame["weight"].to_numpy(np.float32), (users.codes, items.codes)),
                            shape=(len(users.categories), len(items.categories)))
-    model = AlternatingLeastSquares(factors=params.factors, regularization=params.regularization,
-                                    alpha=params.alpha, iterations=params.iterations, random_state=seed)
     with threadpool_limits(1, "blas"), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="OpenBLAS is configured", category=RuntimeWarning)
+        model = AlternatingLeastSquares(factors=params.factors, regularization=params.regularization,
+                                        alpha=params.alpha, iterations=params.iterations, random_state=seed)
         model.fit(matrix, show_progress=False)
     return (as_frame(spark, "user_id", users.categories, model.user_factors),
             as_frame(spark, "item_id", items.categories, model.item_factors))

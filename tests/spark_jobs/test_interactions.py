@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from pyspark.sql import Row
 
 from spark_jobs import interactions, lake
-from spark_jobs.columns import EVENTS_SCHEMA
+from tests import helpers
 
 pytestmark = pytest.mark.spark
 RUN = dt.date(2026, 11, 10)
@@ -16,13 +15,11 @@ END = dt.datetime(2026, 11, 11)  # end of the run date, UTC
 
 
 def ev(event_id, user, item, event_type, when, quantity=1):
-    return Row(event_id=event_id, event_time=when, user_id=user, session_id=None, event_type=event_type,
-               item_id=item, order_id="o" if event_type == "purchase" else None, quantity=quantity, price=1.0,
-               device=None, country=None)
+    return helpers.ev(event_id, user, item, event_type, when, quantity, order="o" if event_type == "purchase" else None)
 
 
 def frame(spark, rows):
-    return spark.createDataFrame(rows, EVENTS_SCHEMA)
+    return helpers.events_frame(spark, rows)
 
 
 def weights_of(df):

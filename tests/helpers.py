@@ -1,0 +1,31 @@
+"""Row builders shared by the Spark tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import Row
+
+from spark_jobs.columns import EVENTS_SCHEMA
+
+BASE_TIME = dt.datetime(2026, 11, 1, 12)
+
+
+def ev(event_id, user, item, event_type="purchase", when=BASE_TIME, quantity=1, order=None, session=None):
+    """One canonical event row (order defaults to "o" for purchases)."""
+    if order is None and event_type == "purchase":
+        order = "o"
+    return Row(event_id=event_id, event_time=when, user_id=user, session_id=session, event_type=event_type,
+               item_id=item, order_id=order, quantity=quantity, price=1.0, device=None, country=None)
+
+
+def events_frame(spark, rows):
+    return spark.createDataFrame(rows, EVENTS_SCHEMA)
+
+
+def baskets(spark, orders: dict[str, list[str]], user_of=None, when=BASE_TIME):
+    """Purchase events from {order_id: [item, ...]}; each order is its own user unless user_of maps it."""
+    rows = [ev(f"{order}-{n}", (user_of or {}).get(order, f"u-{order}"), item, "purchase", when, order=order,
+               session=order)
+            for order, items in orders.items() for n, item in enumerate(items)]
+    return events_frame(spark, rows)
