@@ -9,7 +9,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export OPENBLAS_NUM_THREADS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv demo test lint samples clean
+.PHONY: venv demo test lint samples clean eval bench-models
 
 venv: $(STAMP)
 
@@ -26,6 +26,15 @@ demo: $(STAMP)
 ## test: the whole test suite (real Spark in local mode)
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## eval: offline evaluation of every source on the complete Online Retail (cutoff 2011-11-09, ../shared/EVALUATION.md)
+eval: $(STAMP)
+	test -d var/raw/online_retail_full/events || $(BIN)/recs adapt online-retail --out var/raw/online_retail_full
+	$(BIN)/recs --env retail_full eval
+
+## bench-models: implicit vs Spark MLlib ALS, and faiss HNSW vs exact search (prints ratios)
+bench-models: $(STAMP)
+	$(BIN)/python -m models.bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -53,11 +53,13 @@ def run_eval(args, config) -> int:
     began = time.perf_counter()
     events, catalog, loaded = load_input(spark, config, end, args.input)
     split = evaluation.temporal_split(events, catalog, config, cutoff, end)
-    if args.search:
+    tuned = None
+    if args.search or config.als.search.enabled:
         from models.als.search import search
-        config.als = search(spark, split, config, print)
+        config.als, tuned = search(spark, split, config, print)
     results = evaluation.evaluate(spark, split, config, sources, print)
-    results.update(env=config.env, input=loaded, als={"engine": config.als.engine, **config.als.model_dump()},
+    results["als_search"] = tuned
+    results.update(env=config.env, input=loaded, als=config.als.model_dump(),
                    ease=config.ease.model_dump(), total_seconds=round(time.perf_counter() - began, 1))
     out = args.out or PROJECT_ROOT / "var" / "reports" / "eval" / f"{config.env}-{cutoff}"
     paths = report.write(results, out)

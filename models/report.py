@@ -65,6 +65,8 @@ def write(results: dict, out: Path) -> dict[str, Path]:
               f"{results['train_items']:,} train items. Metrics per user, averaged; see models/metrics.py.",
               "\n![NDCG](ndcg.png)"]
     if results.get("als_search"):
-        header.append("\nALS search (validation window): " + json.dumps(results["als_search"]))
+        tuned = results["als_search"]
+        header.append(f"\nALS parameters chosen on the validation window {' .. '.join(tuned['validation'])}: "
+                      f"{json.dumps(tuned['best'])}")
     paths["markdown"].write_text("\n".join(header) + "\n" + markdown_tables(results) + "\n")
     return paths

@@ -12,7 +12,7 @@ import pytest
 import recs
 
 SUBCOMMANDS = [["config"], ["generate"], ["adapt"], ["adapt", "online-retail"], ["ingest"], ["interactions"],
-               ["demo"]]
+               ["demo"], ["eval"], ["models"]]
 
 
 @pytest.mark.parametrize("words", SUBCOMMANDS, ids=" ".join)
@@ -27,7 +27,7 @@ def test_every_subcommand_explains_itself(words, capsys):
 def test_console_script_is_installed_and_lists_commands():
     recs_bin = Path(sys.executable).parent / "recs"
     out = subprocess.run([str(recs_bin), "--help"], capture_output=True, text=True, check=True).stdout
-    for command in ("generate", "adapt", "ingest", "interactions", "demo", "config"):
+    for command in ("generate", "adapt", "ingest", "interactions", "demo", "config", "eval", "models"):
         assert command in out
 
 
@@ -69,6 +69,15 @@ def test_ingest_all_dates_then_interactions_from_the_command_line(spark, tmp_pat
     assert recs.main([*paths, "interactions", "--date", "2026-02-02"]) == 0
     assert "interactions local 2026-02-02:" in capsys.readouterr().out
     assert (lake / "curated" / "interactions" / "dt=2026-02-02").is_dir()
+    assert recs.main([*paths, "models", "--date", "2026-02-02"]) == 0
+    out = capsys.readouterr().out
+    for job in ("popularity", "item_similarity", "fbt_pairs", "content", "als"):
+        assert f"{job} local 2026-02-02:" in out
+    for dataset in ("popularity", "item_similarity", "fbt_pairs", "content_similarity", "similar_items",
+                    "als_user_factors", "als_item_factors", "als_candidates"):
+        assert list((lake / "curated" / dataset / "dt=2026-02-02").glob("*.parquet")), dataset
+    assert recs.main([*paths, "models", "--date", "2026-02-02", "--only", "nope"]) == 1
+    assert "unknown job" in capsys.readouterr().err
     # A date with no raw input fails with exit code 1 and says where it looked.
     assert recs.main([*paths, "ingest", "--date", "2026-02-05"]) == 1
     assert "no input files" in capsys.readouterr().err

@@ -21,7 +21,7 @@ def grid(config: Config) -> list[AlsParams]:
 
 
 def search(spark, split, config: Config, progress=print):
-    """Return a copy of config.als with the best grid point's parameters (and the table in `search.results`)."""
+    """(a copy of config.als with the best grid point's parameters, the table of every point)."""
     from models import evaluation
     from models.als import train
     from models.ann import retrieve
@@ -39,9 +39,13 @@ def search(spark, split, config: Config, progress=print):
         for exclude in (False, True):
             lists = retrieve(spark, users, factors.items, k, config.ann, seen if exclude else None)
             ndcg.append(evaluation.score_lists(lists, inner, [k], exclude, None, None)[k]["ndcg"])
-        table.append((sum(ndcg) / 2, params))
+        table.append((sum(ndcg) / 2, params, ndcg))
         progress(f"als search {params}: NDCG@{k} repeats {ndcg[0]:.4f} discovery {ndcg[1]:.4f}")
     best = max(table, key=lambda row: row[0])[1]
     progress(f"als search: best {best} (validation {cutoff} .. {split.cutoff - dt.timedelta(days=1)})")
-    return config.als.model_copy(update={"factors": best.factors, "regularization": best.regularization,
-                                         "alpha": best.alpha})
+    rows = [{**vars(params), f"ndcg@{k}_repeats": round(both[0], 4), f"ndcg@{k}_discovery": round(both[1], 4)}
+            for _, params, both in table]
+    best_settings = config.als.model_copy(update={"factors": best.factors, "regularization": best.regularization,
+                                                  "alpha": best.alpha})
+    return best_settings, {"validation": [cutoff.isoformat(), (split.cutoff - dt.timedelta(days=1)).isoformat()],
+                           "best": vars(best), "grid": rows}

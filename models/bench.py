@@ -1,0 +1,128 @@
+"""Benchmark: implicit ALS vs Spark MLlib ALS on the same interactions, and faiss HNSW vs exact search.
+
+    python -m models.bench [--users 20000 --items 5000 --interactions 500000]   (or `make bench-models`)
+
+Prints one JSON document with the timings measured side by side in this run and their
+ratios. Interactions are synthetic with latent structure (users and items in taste
+clusters, skewed popularity) so the factors, and so the ANN problem, look like real ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+
+def synthetic_interactions(users: int, items: int, n: int, clusters: int, seed: int):
+    """(user index, item index, weight) arrays: 80% in the user's cluster, Zipf-skewed popularity."""
+    rng = np.random.default_rng(seed)
+    user_cluster = rng.integers(0, clusters, users)
+    item_cluster = rng.integers(0, clusters, items)
+    popularity = 1.0 / np.arange(1, items + 1) ** 0.8
+    rng.shuffle(popularity)
+    members = [np.flatnonzero(item_cluster == c) for c in range(clusters)]
+    weights = [popularity[m] / popularity[m].sum() for m in members]
+    u = rng.integers(0, users, n)
+    own = rng.random(n) < 0.8
+    it = rng.choice(items, n, p=popularity / popularity.sum())
+    for c in range(clusters):
+        pick = own & (user_cluster[u] == c)
+        it[pick] = rng.choice(members[c], pick.sum(), p=weights[c])
+    pairs = np.unique(np.stack([u, it], 1), axis=0)
+    return pairs[:, 0], pairs[:, 1], rng.integers(1, 6, len(pairs)).astype(np.float32)
+
+
+def timed(fn):
+    began = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - began
+
+
+def bench_als(spark, config, args) -> dict:
+    from models.als import AlsParams, train
+
+    u, i, w = synthetic_interactions(args.users, args.items, args.interactions, 50, config.seed)
+    frame = spark.createDataFrame(
+        [(f"u{a}", f"i{b}", float(c)) for a, b, c in zip(u, i, w)], "user_id string, item_id string, weight double"
+    ).repartition(config.spark.shuffle_partitions).cache()
+    frame.count()
+    params = AlsParams(args.factors, 0.1, 1.0, args.iterations)
+    result = {"interactions": len(u), "users": args.users, "items": args.items, "factors": args.factors,
+              "iterations": args.iterations}
+    for engine in ("implicit", "spark"):
+        def fit(engine=engine):
+            factors = train(spark, frame, config.als, config.seed, params=params, engine=engine)
+            return factors.users.count() + factors.items.count()
+        _, seconds = timed(fit)
+        result[f"{engine}_seconds"] = round(seconds, 2)
+    result["spark_over_implicit"] = round(result["spark_seconds"] / result["implicit_seconds"], 1)
+    return result
+
+
+def bench_ann(config, args) -> dict:
+    import faiss
+    import scipy.sparse as sp
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    from models.ann import build_index, search
+
+    u, i, w = synthetic_interactions(args.ann_users, args.ann_items, args.ann_interactions, 200, config.seed)
+    matrix = sp.csr_matrix((w, (u, i)), shape=(args.ann_users, args.ann_items))
+    with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(factors=args.factors, iterations=args.iterations, random_state=config.seed)
+        model.fit(matrix, show_progress=False)
+    items = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+    queries = np.ascontiguousarray(model.user_factors[: args.queries], dtype=np.float32)
+    exact_settings = config.ann.model_copy(update={"exact_max_items": len(items)})
+    hnsw_settings = config.ann.model_copy(update={"exact_max_items": 0})
+    exact, exact_build = timed(lambda: build_index(items, exact_settings))
+    hnsw, hnsw_build = timed(lambda: build_index(items, hnsw_settings))
+    (_, truth), exact_seconds = timed(lambda: search(exact, queries, args.k))
+    (_, found), hnsw_seconds = timed(lambda: search(hnsw, queries, args.k))
+    recall = float(np.mean([len(set(f) & set(t)) / args.k for f, t in zip(found, truth)]))
+    return {"items": len(items), "queries": len(queries), "k": args.k, "factors": args.factors,
+            "faiss_threads": faiss.omp_get_max_threads(),
+            "hnsw": {"m": config.ann.hnsw_m, "ef_construction": config.ann.ef_construction,
+                     "ef_search": config.ann.ef_search},
+            "exact_build_seconds": round(exact_build, 3), "hnsw_build_seconds": round(hnsw_build, 2),
+            "exact_search_seconds": round(exact_seconds, 3), "hnsw_search_seconds": round(hnsw_seconds, 3),
+            "exact_queries_per_second": round(len(queries) / exact_seconds),
+            "hnsw_queries_per_second": round(len(queries) / hnsw_seconds),
+            "hnsw_speedup": round(exact_seconds / hnsw_seconds, 1), f"hnsw_recall_at_{args.k}": round(recall, 4)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m models.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="local")
+    parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--items", type=int, default=5_000)
+    parser.add_argument("--interactions", type=int, default=500_000)
+    parser.add_argument("--factors", type=int, default=64)
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--ann-users", type=int, default=50_000)
+    parser.add_argument("--ann-items", type=int, default=200_000)
+    parser.add_argument("--ann-interactions", type=int, default=2_000_000)
+    parser.add_argument("--queries", type=int, default=10_000)
+    parser.add_argument("-k", type=int, default=100)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+    from conf import load_config
+    from spark_jobs.session import get_spark
+
+    config = load_config(env=args.env)
+    spark = get_spark(config.spark, "recs-bench-models")
+    report = {"cpus": os.cpu_count(), "spark_master": config.spark.master, "als": bench_als(spark, config, args)}
+    spark.stop()
+    report["ann"] = bench_ann(config, args)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
