@@ -77,8 +77,8 @@ def test_recs_eval_on_the_synthetic_sample_writes_the_report(tmp_path, capsys):
     assert "(ii) discovery" in printed and "| ease |" in printed and "ndcg@20" in printed
     results = json.loads((out / "results.json").read_text())
     assert set(results["results"]) == {"repeats", "discovery"}
-    for mode, sources in results["results"].items():
-        for name, by_k in sources.items():
+    for sources in results["results"].values():
+        for by_k in sources.values():
             assert set(by_k) == {"10", "20"}
             assert 0 <= by_k["20"]["ndcg"] <= 1 and 0 < by_k["20"]["coverage"] <= 1
     ease, popular = (results["results"]["discovery"][s]["20"]["ndcg"] for s in ("ease", "popular_recent"))
