@@ -32,7 +32,7 @@ eval: $(STAMP)
 	test -d var/raw/online_retail_full/events || $(BIN)/recs adapt online-retail --out var/raw/online_retail_full
 	$(BIN)/recs --env retail_full eval
 
-## bench-models: implicit vs Spark MLlib ALS, and faiss HNSW vs exact search (prints ratios)
+## bench-models: implicit vs Spark MLlib ALS, and faiss IVF and HNSW vs exact search (prints ratios)
 bench-models: $(STAMP)
 	$(BIN)/python -m models.bench
 

@@ -1,4 +1,4 @@
-"""Benchmark: implicit ALS vs Spark MLlib ALS on the same interactions, and faiss HNSW vs exact search.
+"""Benchmark: implicit ALS vs Spark MLlib ALS on the same interactions, and faiss IVF / HNSW vs exact search.
 
     python -m models.bench [--users 20000 --items 5000 --interactions 500000]   (or `make bench-models`)
 
@@ -78,22 +78,23 @@ def bench_ann(config, args) -> dict:
         model.fit(matrix, show_progress=False)
     items = np.ascontiguousarray(model.item_factors, dtype=np.float32)
     queries = np.ascontiguousarray(model.user_factors[: args.queries], dtype=np.float32)
-    exact_settings = config.ann.model_copy(update={"exact_max_items": len(items)})
-    hnsw_settings = config.ann.model_copy(update={"exact_max_items": 0})
-    exact, exact_build = timed(lambda: build_index(items, exact_settings))
-    hnsw, hnsw_build = timed(lambda: build_index(items, hnsw_settings))
+    exact = build_index(items, config.ann.model_copy(update={"exact_max_items": len(items)}))
     (_, truth), exact_seconds = timed(lambda: search(exact, queries, args.k))
-    (_, found), hnsw_seconds = timed(lambda: search(hnsw, queries, args.k))
-    recall = float(np.mean([len(set(f) & set(t)) / args.k for f, t in zip(found, truth)]))
-    return {"items": len(items), "queries": len(queries), "k": args.k, "factors": args.factors,
-            "faiss_threads": faiss.omp_get_max_threads(),
-            "hnsw": {"m": config.ann.hnsw_m, "ef_construction": config.ann.ef_construction,
-                     "ef_search": config.ann.ef_search},
-            "exact_build_seconds": round(exact_build, 3), "hnsw_build_seconds": round(hnsw_build, 2),
-            "exact_search_seconds": round(exact_seconds, 3), "hnsw_search_seconds": round(hnsw_seconds, 3),
-            "exact_queries_per_second": round(len(queries) / exact_seconds),
-            "hnsw_queries_per_second": round(len(queries) / hnsw_seconds),
-            "hnsw_speedup": round(exact_seconds / hnsw_seconds, 1), f"hnsw_recall_at_{args.k}": round(recall, 4)}
+    result = {"items": len(items), "queries": len(queries), "k": args.k, "factors": args.factors,
+              "faiss_threads": faiss.omp_get_max_threads(), "exact_search_seconds": round(exact_seconds, 3),
+              "exact_queries_per_second": round(len(queries) / exact_seconds)}
+    for kind, extra in (("ivf", {"ivf_probe": config.ann.ivf_probe}), ("ivf", {"ivf_probe": 16}),
+                        ("hnsw", {"ef_search": config.ann.ef_search})):
+        settings = config.ann.model_copy(update={"exact_max_items": 1, "large_index": kind, **extra})
+        index, build = timed(lambda settings=settings: build_index(items, settings))
+        (_, found), seconds = timed(lambda index=index: search(index, queries, args.k))
+        recall = float(np.mean([len(set(f) & set(t)) / args.k for f, t in zip(found, truth)]))
+        name = f"{kind} " + ",".join(f"{k}={v}" for k, v in extra.items())
+        result[name] = {"build_seconds": round(build, 2), "search_seconds": round(seconds, 3),
+                        "queries_per_second": round(len(queries) / seconds),
+                        "speedup_over_exact": round(exact_seconds / seconds, 2),
+                        f"recall_at_{args.k}": round(recall, 4)}
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--factors", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--ann-users", type=int, default=50_000)
-    parser.add_argument("--ann-items", type=int, default=200_000)
-    parser.add_argument("--ann-interactions", type=int, default=2_000_000)
+    parser.add_argument("--ann-items", type=int, default=500_000)
+    parser.add_argument("--ann-interactions", type=int, default=3_000_000)
     parser.add_argument("--queries", type=int, default=10_000)
     parser.add_argument("-k", type=int, default=100)
     args = parser.parse_args(argv)

@@ -12,7 +12,7 @@ RNG = np.random.default_rng(7)
 
 
 def test_hnsw_above_the_exact_limit_recalls_the_exact_neighbours(make_config):
-    settings = make_config(ann__exact_max_items=100).ann
+    settings = make_config(ann__exact_max_items=100, ann__large_index="hnsw").ann
     items = RNG.normal(size=(3000, 16)).astype(np.float32)
     queries = RNG.normal(size=(200, 16)).astype(np.float32)
     approx = ann.build_index(items, settings)
@@ -23,6 +23,20 @@ def test_hnsw_above_the_exact_limit_recalls_the_exact_neighbours(make_config):
     recall = np.mean([len(set(a) & set(t)) / 10 for a, t in zip(found, truth)])
     assert recall >= 0.95
     np.testing.assert_array_equal(truth[:, 0], np.argmax(queries @ items.T, axis=1))
+
+
+def test_ivf_above_the_exact_limit_recalls_the_exact_neighbours(make_config):
+    settings = make_config(ann__exact_max_items=100, ann__ivf_lists=16, ann__ivf_probe=8).ann
+    items = RNG.normal(size=(3000, 16)).astype(np.float32) * RNG.gamma(1.0, 1.0, size=(3000, 1)).astype(np.float32)
+    queries = RNG.normal(size=(200, 16)).astype(np.float32)
+    index = ann.build_index(items, settings)
+    assert "IVF" in type(index).__name__ and index.nprobe == 8
+    _, found = ann.search(index, queries, 10)
+    _, truth = ann.search(ann.build_index(items, make_config().ann), queries, 10)
+    assert np.mean([len(set(a) & set(t)) / 10 for a, t in zip(found, truth)]) >= 0.8
+    index.nprobe = 16                                         # every cell: exact
+    _, found = ann.search(index, queries, 10)
+    np.testing.assert_array_equal(np.sort(found, axis=1), np.sort(truth, axis=1))
 
 
 def test_top_rows_skips_seen_items_and_numbers_ranks():
