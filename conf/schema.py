@@ -165,7 +165,7 @@ class AnnConfig(Section):
     """faiss retrieval over item factors for every user."""
 
     top_n: int = Field(100, ge=1, description="candidates per user")
-    exact_max_items: int = Field(1_000_000, ge=1, description="exact (flat) inner product up to here, large_index above")
+    exact_max_items: int = Field(1_000_000, ge=1, description="exact inner product up to here, large_index above")
     large_index: Literal["ivf", "hnsw"] = Field("ivf", description="ivf: inverted lists scanned exactly (good "
                                                 "recall on ALS factors); hnsw: a graph (fast, poor recall there)")
     ivf_lists: int | None = Field(None, ge=1, description="k-means cells; default 4 * sqrt(items)")
