@@ -89,9 +89,7 @@ def load_input(spark, config, end: dt.date, source: str):
 
 
 def run_models(args, config) -> int:
-    import importlib
-
-    from spark_jobs.commands import run_dates
+    from spark_jobs.commands import run_dates, run_model_jobs
     from spark_jobs.session import get_spark
 
     only = args.only.split(",") if args.only else list(MODEL_JOBS)
@@ -100,9 +98,9 @@ def run_models(args, config) -> int:
         raise EvaluationError(f"unknown job(s) {unknown}; choose from {', '.join(MODEL_JOBS)}")
     spark = get_spark(config.spark, "recs-models")
     for date in run_dates(args, spark, config):
-        for job in only:
-            began = time.perf_counter()
-            report = importlib.import_module(f"spark_jobs.{job}").main(spark, config, date)
+        began = time.perf_counter()
+        for job, report in run_model_jobs(spark, config, date, only):
             shown = {k: v for k, v in report.items() if k not in ("job", "run_date", "output")}
             print(f"{job} {config.env} {date}: {json.dumps(shown)} ({time.perf_counter() - began:.0f} s)")
+            began = time.perf_counter()
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 
 from spark_jobs.ingest import IngestError
@@ -30,9 +31,10 @@ def register(sub) -> None:
     inter.set_defaults(handler=run_interactions)
 
     demo = sub.add_parser(
-        "demo", help="ingest every date of the committed samples and build their interactions",
+        "demo", help="ingest every date of the committed samples, build interactions and the models of the last",
         description=f"For the environments {', '.join(DEMO_ENVS)} (the committed synthetic and Online Retail "
-                    "samples): ingest every raw date, build interactions for the last one, print the report.")
+                    "samples): ingest every raw date, build interactions and run the model jobs for the last one, "
+                    "print the report.")
     demo.set_defaults(handler=run_demo)
 
 
@@ -102,8 +104,21 @@ def run_demo(args, config) -> int:
         print(format_ingest_totals(env, reports))
         print(f"  interactions as of {dates[-1]}: {summary['pairs']:,} (user, item) pairs, "
               f"{summary['users']:,} users, {summary['items']:,} items")
+        for job, report in run_model_jobs(spark, env_config, dates[-1]):
+            shown = {k: v for k, v in report.items() if k not in ("job", "run_date", "output")}
+            print(f"  {job}: {json.dumps(shown)}")
         print(f"  lake: {env_config.paths.lake}  ({time.perf_counter() - began:.0f} s)\n")
     return 0
+
+
+def run_model_jobs(spark, config, date: dt.date, jobs=None):
+    """Run the nightly model jobs (models.commands.MODEL_JOBS, in order) for one date; yield (job, report)."""
+    import importlib
+
+    from models.commands import MODEL_JOBS
+
+    for job in jobs or MODEL_JOBS:
+        yield job, importlib.import_module(f"spark_jobs.{job}").main(spark, config, date)
 
 
 def format_ingest_line(env: str, report: dict) -> str:
