@@ -8,6 +8,7 @@ import sys
 
 from conf import ConfigError, load_config
 from data_samples import commands as sample_commands
+from export import commands as export_commands
 from models import commands as model_commands
 from spark_jobs import commands as job_commands
 
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="print the effective configuration and its digest",
                             description="Print the effective configuration (files + RECS_* variables) as YAML.")
     config.set_defaults(handler=show_config)
-    for module in (sample_commands, job_commands, model_commands):
+    for module in (sample_commands, job_commands, model_commands, export_commands):
         module.register(sub)
     return parser
 
@@ -63,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(env=args.env, config_file=args.config, overrides=parse_overrides(args.set))
         return args.handler(args, config) or 0
-    except (ConfigError, *job_commands.JOB_ERRORS, *model_commands.MODEL_ERRORS) as err:
+    except (ConfigError, *job_commands.JOB_ERRORS, *model_commands.MODEL_ERRORS,
+            *export_commands.EXPORT_ERRORS) as err:
         print(f"recs {args.command}: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, ConfigError) else 1
 

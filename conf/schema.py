@@ -190,6 +190,28 @@ class EvalConfig(Section):
         "ease"])
 
 
+class SnapshotConfig(Section):
+    """RocksDB snapshots (export/): how they are built and how many are kept."""
+
+    list_length: int = Field(100, ge=1, description="entries per stored list (longer than a page)")
+    keep: int = Field(5, ge=2, description="snapshots kept; the live one and the one before are never removed")
+    sst_min_keys: int = Field(200_000, ge=0, description="at or above this many keys a column family is "
+                                                         "bulk-loaded from sorted SST files, below it put directly")
+    sst_partitions: int = Field(8, ge=1, description="key ranges (SST files) per bulk-loaded column family")
+    validate_sample: int = Field(1000, ge=1, description="keys per column family decoded by validation")
+
+
+class S3Config(Section):
+    """Where `recs export push|pull` puts snapshots; credentials come from the AWS environment only."""
+
+    bucket: str | None = None
+    prefix: str = "recs/snapshots"
+    endpoint_url: str | None = Field(None, description="a non-AWS endpoint (MinIO, moto); default AWS")
+    region: str | None = None
+    multipart_threshold_mb: int = Field(64, ge=5)
+    multipart_chunk_mb: int = Field(16, ge=5)
+
+
 class Config(Section):
     """The whole effective configuration."""
 
@@ -208,6 +230,8 @@ class Config(Section):
     ease: EaseConfig = Field(default_factory=EaseConfig)
     ann: AnnConfig = Field(default_factory=AnnConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    snapshot: SnapshotConfig = Field(default_factory=SnapshotConfig)
+    s3: S3Config = Field(default_factory=S3Config)
 
     @model_validator(mode="after")
     def _lake_differs_from_raw(self) -> Config:

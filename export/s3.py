@@ -1,0 +1,134 @@
+"""Push snapshots to S3 and pull them back (boto3; any S3 endpoint: AWS, MinIO, moto).
+
+Layout: s3://<bucket>/<prefix>/<name>/<file>, MANIFEST.json uploaded last, so a reader that
+waits for the manifest never sees half a snapshot. Each object carries its sha256 as
+metadata; a push skips files already uploaded whole (same size and sha256), which resumes
+an interrupted push, and checks every object after upload. Large files go up in parts
+(s3.multipart_threshold_mb, s3.multipart_chunk_mb). Credentials come from the standard
+AWS environment (variables, profiles, instance roles), never from the configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from export import manifest
+from export.builder import BUILDING_PREFIX
+
+log = logging.getLogger(__name__)
+MB = 1024 * 1024
+
+
+class ExportError(RuntimeError):
+    """A push or pull cannot complete; the message says why."""
+
+
+def client(settings):
+    import boto3
+
+    if not settings.bucket:
+        raise ExportError("no bucket: set s3.bucket (RECS_S3__BUCKET) and, off AWS, s3.endpoint_url")
+    return boto3.client("s3", endpoint_url=settings.endpoint_url, region_name=settings.region)
+
+
+def transfer_config(settings):
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(multipart_threshold=settings.multipart_threshold_mb * MB,
+                          multipart_chunksize=settings.multipart_chunk_mb * MB)
+
+
+def _key(settings, name: str, rel: str) -> str:
+    return f"{settings.prefix.strip('/')}/{name}/{rel}"
+
+
+def _remote(s3, bucket: str, key: str) -> dict | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        return s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+
+
+def _matches(head: dict | None, expected: dict) -> bool:
+    return bool(head) and head["ContentLength"] == expected["bytes"] \
+        and head.get("Metadata", {}).get("sha256") == expected["sha256"]
+
+
+def push(folder: Path, settings) -> dict:
+    """Upload a finished snapshot folder; returns counts of uploaded and already-present files."""
+    from export import store
+
+    folder = Path(folder)
+    man = store.verify_files(folder)
+    s3, config = client(settings), transfer_config(settings)
+    uploaded = skipped = sent = 0
+    for rel, expected in sorted(man["files"].items()):
+        key = _key(settings, folder.name, rel)
+        if _matches(_remote(s3, settings.bucket, key), expected):
+            skipped += 1
+            continue
+        s3.upload_file(str(folder / rel), settings.bucket, key, Config=config,
+                       ExtraArgs={"Metadata": {"sha256": expected["sha256"]}})
+        if not _matches(_remote(s3, settings.bucket, key), expected):
+            raise ExportError(f"s3://{settings.bucket}/{key} does not match the local file after upload")
+        uploaded += 1
+        sent += expected["bytes"]
+    s3.upload_file(str(folder / manifest.NAME), settings.bucket, _key(settings, folder.name, manifest.NAME))
+    log.info("pushed %s: %d uploaded, %d already there", folder.name, uploaded, skipped)
+    return {"name": folder.name, "uploaded": uploaded, "already_there": skipped, "bytes_sent": sent,
+            "url": f"s3://{settings.bucket}/{_key(settings, folder.name, '')}"}
+
+
+def complete_snapshots(settings) -> list[str]:
+    """Names under the prefix whose MANIFEST.json is uploaded, sorted."""
+    s3 = client(settings)
+    prefix = settings.prefix.strip("/") + "/"
+    names = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.bucket, Prefix=prefix, Delimiter="/"):
+        for entry in page.get("CommonPrefixes", []):
+            name = entry["Prefix"][len(prefix):].strip("/")
+            if _remote(s3, settings.bucket, _key(settings, name, manifest.NAME)):
+                names.append(name)
+    return sorted(names)
+
+
+def pull(root: Path, settings, name: str | None = None) -> dict:
+    """Download a complete snapshot into root/<name>/, verifying every file's sha256."""
+    import json
+
+    root = Path(root)
+    s3, config = client(settings), transfer_config(settings)
+    if name is None:
+        names = complete_snapshots(settings)
+        if not names:
+            raise ExportError(f"no complete snapshot under s3://{settings.bucket}/{settings.prefix}/")
+        name = names[-1]
+    if _remote(s3, settings.bucket, _key(settings, name, manifest.NAME)) is None:
+        raise ExportError(f"s3://{settings.bucket}/{_key(settings, name, '')} has no {manifest.NAME}: "
+                          "the push is incomplete (or the name is wrong)")
+    if (root / name / manifest.NAME).is_file():
+        return {"name": name, "downloaded": 0, "note": "already here"}
+    work = root / f"{BUILDING_PREFIX}pull-{name}-{os.getpid()}"
+    work.mkdir(parents=True)
+    try:
+        s3.download_file(settings.bucket, _key(settings, name, manifest.NAME), str(work / manifest.NAME),
+                         Config=config)
+        man = json.loads((work / manifest.NAME).read_text())
+        for rel, expected in sorted(man["files"].items()):
+            target = work / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(settings.bucket, _key(settings, name, rel), str(target), Config=config)
+            if manifest.sha256_of(target) != expected["sha256"]:
+                raise ExportError(f"{rel} of {name} downloaded with a wrong sha256; nothing was activated")
+        work.rename(root / name)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return {"name": name, "downloaded": len(man["files"]), "bytes": sum(f["bytes"] for f in man["files"].values())}

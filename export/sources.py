@@ -1,0 +1,59 @@
+"""The run's Parquet outputs as builder inputs: one DataFrame of (key, item_id, score, reason, rank) per list.
+
+user_recs  <- {lake}/curated/ranked/dt=D/ when the ranking stage wrote it, else als_candidates
+             (reason "ranked" / "als")
+similar    <- similar_items (reason "also_viewed" for co-occurrence, "similar_content" for content)
+fbt        <- fbt_pairs (reason "also_bought")
+popular    <- popularity, key "<list>:<scope>" ("recent:all", "trending:Home", ...), reason = the list
+item_meta  <- the curated catalog of D: title, category, brand, price, in_stock, promoted, margin_tier
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from conf import Config
+from export.builder import SnapshotError
+from spark_jobs import lake
+
+META_FIELDS = ("title", "category", "brand", "price", "in_stock", "promoted", "margin_tier")
+
+
+def read(spark: SparkSession, config: Config, run_date: dt.date) -> tuple[dict[str, DataFrame], DataFrame, dict]:
+    """(lists per column family, item_meta rows, input paths) for run_date."""
+    def dataset(name: str) -> str:
+        path = lake.curated(config.paths.lake, name, run_date)
+        if not lake.exists(spark, path):
+            raise SnapshotError(f"no {name} for {run_date} under {path}: run `recs models --date {run_date}` first")
+        return path
+
+    ranked = lake.curated(config.paths.lake, "ranked", run_date)
+    if lake.exists(spark, ranked):
+        users_path, users_reason = ranked, "ranked"
+    else:
+        users_path, users_reason = dataset("als_candidates"), "als"
+    inputs = {"user_recs": users_path, "similar": dataset("similar_items"), "fbt": dataset("fbt_pairs"),
+              "popular": dataset("popularity"), "item_meta": dataset("catalog")}
+    users = spark.read.parquet(users_path)
+    reason = F.col("reason") if "reason" in users.columns else F.lit(users_reason)
+    similar = spark.read.parquet(inputs["similar"])
+    lists = {
+        "user_recs": users.select(F.col("user_id").alias("key"), "item_id", "score", reason.alias("reason"), "rank"),
+        "similar": similar.select(F.col("item_id").alias("key"), F.col("neighbour_id").alias("item_id"), "score",
+                                  F.when(F.col("source") == "content", "similar_content").otherwise("also_viewed")
+                                  .alias("reason"), "rank"),
+        "fbt": spark.read.parquet(inputs["fbt"]).select(F.col("item_id").alias("key"), F.col("other_id")
+                                                        .alias("item_id"), "score", F.lit("also_bought")
+                                                        .alias("reason"), "rank"),
+        "popular": spark.read.parquet(inputs["popular"]).select(F.concat_ws(":", "list", "scope").alias("key"),
+                                                                "item_id", "score", F.col("list").alias("reason"),
+                                                                "rank"),
+    }
+    catalog = spark.read.parquet(inputs["item_meta"])
+    known = catalog.select("item_id")
+    lists = {cf: rows.join(known, "item_id") for cf, rows in lists.items()}   # serve only catalog items
+    item_meta = catalog.select(F.col("item_id").alias("key"), F.to_json(F.struct(*META_FIELDS)).alias("fields"))
+    return lists, item_meta, inputs
