@@ -9,7 +9,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export OPENBLAS_NUM_THREADS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv demo test lint samples clean eval bench-models
+.PHONY: venv demo test lint samples clean eval bench-models bench-snapshot
 
 venv: $(STAMP)
 
@@ -35,6 +35,10 @@ eval: $(STAMP)
 ## bench-models: implicit vs Spark MLlib ALS, and faiss IVF and HNSW vs exact search (prints ratios)
 bench-models: $(STAMP)
 	$(BIN)/python -m models.bench
+
+## bench-snapshot: 1M users x 100 items into RocksDB, SST bulk load vs plain puts, size, random reads
+bench-snapshot: $(STAMP)
+	$(BIN)/python -m export.bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

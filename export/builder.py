@@ -12,7 +12,8 @@ the driver share.
 Everything is written into {snapshots}/.building-<name>-<pid>/ and renamed to
 {snapshots}/<run_date>-<digest>/ only once the database is closed and the manifest is
 written, so a build that dies halfway leaves a dot-folder that nothing serves (the next
-build removes it) and CURRENT untouched.
+build removes it) and CURRENT untouched. A live snapshot of the same name (same run date,
+configuration and inputs) is left as it is: a snapshot never changes once live.
 """
 
 from __future__ import annotations
@@ -48,6 +49,15 @@ def rocks_options(create: bool = True):
     options = Options(raw_mode=True)
     options.create_if_missing(create)
     options.create_missing_column_families(create)
+    return options
+
+
+def ingest_options():
+    """Move (hard-link) the SST files into the database instead of copying them."""
+    from rocksdict import IngestExternalFileOptions
+
+    options = IngestExternalFileOptions()
+    options.set_move_files(True)
     return options
 
 
@@ -112,7 +122,7 @@ def write_family(db, name: str, encoded: DataFrame, staging: Path, settings) -> 
     keys = encoded.count()
     if keys >= settings.sst_min_keys and keys > 0:
         files = write_sst_files(encoded, staging / name, settings.sst_partitions)
-        family.ingest_external_file([path for path, _ in files])
+        family.ingest_external_file([path for path, _ in files], ingest_options())
         shutil.rmtree(staging / name, ignore_errors=True)
         log.info("snapshot %s: %d keys bulk-loaded from %d SST file(s)", name, keys, len(files))
         return keys
@@ -156,8 +166,9 @@ def build(spark: SparkSession, root: Path, run_date: dt.date, digest: str, lists
         from export import store
 
         if store.current(root) == name:
-            raise SnapshotError(f"snapshot {name} is live: a published snapshot is never changed; "
-                                "change the inputs or configuration (a new digest), or roll back first")
+            # same run date, configuration and inputs: the live snapshot already holds this build
+            log.info("snapshot %s is live and is never changed: nothing to rebuild", name)
+            return final
         shutil.rmtree(final)
     for stale in root.glob(BUILDING_PREFIX + "*"):
         if not owner_alive(stale.name):

@@ -50,22 +50,33 @@ def root_of(config) -> Path:
     return Path(config.paths.snapshots)
 
 
-def run_build(args, config) -> int:
+def build_snapshot(spark, config, run_date: dt.date, metrics: dict | None = None) -> Path:
+    """Build the snapshot of run_date from the lake (export/sources.py); return its folder."""
     from conf import config_digest
-    from export import builder, sources, store
+    from export import builder, sources
+
+    lists, item_meta, inputs = sources.read(spark, config, run_date)
+    digest = builder.inputs_digest(config_digest(config), inputs)
+    meta = {"run": {"run_date": run_date.isoformat(), "digest": digest, "env": config.env, "inputs": inputs}}
+    return builder.build(spark, root_of(config), run_date, digest, lists, item_meta, meta, config.snapshot, metrics)
+
+
+def publish(config, name: str) -> dict:
+    from export import store
+
+    return store.publish(root_of(config), name, config.snapshot.keep, config.snapshot.validate_sample)
+
+
+def run_build(args, config) -> int:
+    from export import manifest
     from spark_jobs.session import get_spark
 
     spark = get_spark(config.spark, "recs-snapshot")
-    lists, item_meta, inputs = sources.read(spark, config, args.date)
-    digest = builder.inputs_digest(config_digest(config), inputs)
     metrics = json.loads(args.metrics.read_text()) if args.metrics else None
-    meta = {"run": {"run_date": args.date.isoformat(), "digest": digest, "env": config.env, "inputs": inputs}}
-    folder = builder.build(spark, root_of(config), args.date, digest, lists, item_meta, meta, config.snapshot,
-                           metrics)
-    print(json.dumps({"built": str(folder), "counts": store.manifest.read(folder)["counts"]}, indent=2))
+    folder = build_snapshot(spark, config, args.date, metrics)
+    print(json.dumps({"built": str(folder), "counts": manifest.read(folder)["counts"]}, indent=2))
     if args.publish:
-        print(json.dumps(store.publish(root_of(config), folder.name, config.snapshot.keep,
-                                       config.snapshot.validate_sample), indent=2))
+        print(json.dumps(publish(config, folder.name), indent=2))
     return 0
 
 
@@ -88,7 +99,7 @@ def run_publish(args, config) -> int:
     name = args.name or (store.snapshots(root_of(config)) or [None])[-1]
     if name is None:
         raise SnapshotError(f"no finished snapshot under {root_of(config)}: run `recs snapshot build` first")
-    print(json.dumps(store.publish(root_of(config), name, config.snapshot.keep, config.snapshot.validate_sample)))
+    print(json.dumps(publish(config, name)))
     return 0
 
 
@@ -119,11 +130,10 @@ def run_push(args, config) -> int:
 
 
 def run_pull(args, config) -> int:
-    from export import s3, store
+    from export import s3
 
     result = s3.pull(root_of(config), config.s3, args.name)
     if not args.no_activate:
-        result["published"] = store.publish(root_of(config), result["name"], config.snapshot.keep,
-                                            config.snapshot.validate_sample)
+        result["published"] = publish(config, result["name"])
     print(json.dumps(result, indent=2))
     return 0

@@ -31,10 +31,10 @@ def register(sub) -> None:
     inter.set_defaults(handler=run_interactions)
 
     demo = sub.add_parser(
-        "demo", help="ingest every date of the committed samples, build interactions and the models of the last",
+        "demo", help="the nightly chain on the committed samples: ingest, interactions, models, snapshot",
         description=f"For the environments {', '.join(DEMO_ENVS)} (the committed synthetic and Online Retail "
-                    "samples): ingest every raw date, build interactions and run the model jobs for the last one, "
-                    "print the report.")
+                    "samples): ingest every raw date; for the last one build interactions, run the model jobs, build "
+                    "and publish a snapshot; print the report.")
     demo.set_defaults(handler=run_demo)
 
 
@@ -107,6 +107,11 @@ def run_demo(args, config) -> int:
         for job, report in run_model_jobs(spark, env_config, dates[-1]):
             shown = {k: v for k, v in report.items() if k not in ("job", "run_date", "output")}
             print(f"  {job}: {json.dumps(shown)}")
+        from export.commands import build_snapshot, publish
+
+        published = publish(env_config, build_snapshot(spark, env_config, dates[-1]).name)
+        print(f"  snapshot {published['live']} published under {env_config.paths.snapshots}: "
+              f"{json.dumps(published['counts'])}")
         print(f"  lake: {env_config.paths.lake}  ({time.perf_counter() - began:.0f} s)\n")
     return 0
 

@@ -12,7 +12,8 @@ import pytest
 import recs
 
 SUBCOMMANDS = [["config"], ["generate"], ["adapt"], ["adapt", "online-retail"], ["ingest"], ["interactions"],
-               ["demo"], ["eval"], ["models"]]
+               ["demo"], ["eval"], ["models"], ["snapshot"], ["snapshot", "build"], ["snapshot", "validate"],
+               ["snapshot", "publish"], ["snapshot", "rollback"], ["export"], ["export", "push"], ["export", "pull"]]
 
 
 @pytest.mark.parametrize("words", SUBCOMMANDS, ids=" ".join)
@@ -78,6 +79,19 @@ def test_ingest_all_dates_then_interactions_from_the_command_line(spark, tmp_pat
         assert list((lake / "curated" / dataset / "dt=2026-02-02").glob("*.parquet")), dataset
     assert recs.main([*paths, "models", "--date", "2026-02-02", "--only", "nope"]) == 1
     assert "unknown job" in capsys.readouterr().err
+    snapshots = tmp_path / "snapshots"
+    paths += ["--set", f"paths.snapshots={snapshots}"]
+    assert recs.main([*paths, "snapshot", "build", "--date", "2026-02-02", "--publish"]) == 0
+    built = json.loads(capsys.readouterr().out.split("\n}\n")[0] + "\n}")
+    name = Path(built["built"]).name
+    assert name.startswith("2026-02-02-") and (snapshots / "CURRENT").read_text().strip() == name
+    assert built["counts"]["user_recs"] > 0 and built["counts"]["item_meta"] == 30
+    assert recs.main([*paths, "snapshot", "validate", name]) == 0
+    assert "valid" in capsys.readouterr().out
+    assert recs.main([*paths, "snapshot", "rollback"]) == 1               # nothing earlier to go back to
+    assert "no earlier published snapshot" in capsys.readouterr().err
+    assert recs.main([*paths, "export", "push"]) == 1
+    assert "s3.bucket" in capsys.readouterr().err
     # A date with no raw input fails with exit code 1 and says where it looked.
     assert recs.main([*paths, "ingest", "--date", "2026-02-05"]) == 1
     assert "no input files" in capsys.readouterr().err

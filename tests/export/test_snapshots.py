@@ -83,8 +83,9 @@ def test_publish_rollback_and_retention(build, tmp_path):
     assert store.snapshots(root) == sorted(names[-3:])            # retention keeps 3
     assert store.rollback(root) == {"live": names[-2], "was": names[-1]}
     assert (root / "CURRENT").read_text().strip() == names[-2]
-    with pytest.raises(SnapshotError, match="is live"):
-        build("d3")                                               # a live snapshot is never rebuilt in place
+    before = manifest.read(root / names[-2])
+    assert build("d3") == root / names[-2]                        # a live snapshot is never rebuilt in place
+    assert manifest.read(root / names[-2]) == before
     # retention never removes the live one (d3 now) or the one published before it (d4)
     assert store.apply_retention(root, keep=1) == [names[-3]]
     assert store.snapshots(root) == [names[-2], names[-1]]
