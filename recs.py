@@ -9,6 +9,7 @@ import sys
 from conf import ConfigError, load_config
 from data_samples import commands as sample_commands
 from export import commands as export_commands
+from lookup_server import commands as serve_commands
 from models import commands as model_commands
 from spark_jobs import commands as job_commands
 
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="print the effective configuration and its digest",
                             description="Print the effective configuration (files + RECS_* variables) as YAML.")
     config.set_defaults(handler=show_config)
-    for module in (sample_commands, job_commands, model_commands, export_commands):
+    for module in (sample_commands, job_commands, model_commands, export_commands, serve_commands):
         module.register(sub)
     return parser
 

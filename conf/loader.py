@@ -89,7 +89,7 @@ def resolve_path(path: str, root: Path) -> str:
 
 
 # Sections that say where and how to run, not what to compute: left out of the digest.
-NOT_IN_DIGEST = {"env", "paths", "spark"}
+NOT_IN_DIGEST = {"env", "paths", "spark", "serve", "s3"}
 
 
 def config_digest(config: Config) -> str:

@@ -212,6 +212,32 @@ class S3Config(Section):
     multipart_chunk_mb: int = Field(16, ge=5)
 
 
+class SessionConfig(Section):
+    """The session store of the lookup server's overlay."""
+
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    ttl_seconds: int = Field(1800, ge=1)
+    max_events: int = Field(50, ge=1, description="events kept per session (the newest)")
+
+
+class ServeConfig(Section):
+    """The lookup server (lookup_server/, `recs serve`)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(2, ge=1)
+    poll_seconds: float = Field(5.0, gt=0, description="how often a worker looks for a new CURRENT")
+    validate_sample: int = Field(100, ge=1, description="keys per column family decoded before a swap")
+    default_k: int = Field(20, ge=1)
+    max_k: int = Field(100, ge=1)
+    max_list_items: int = Field(50, ge=1, description="ids at most in items=, viewed=, cart=")
+    max_id_length: int = Field(64, ge=1)
+    overlay_recent_views: int = Field(3, ge=0, description="last viewed items whose neighbours are blended in")
+    overlay_boost: float = Field(0.5, ge=0, description="added to an item's score per recent view it is near")
+    session: SessionConfig = Field(default_factory=SessionConfig)
+
+
 class Config(Section):
     """The whole effective configuration."""
 
@@ -232,6 +258,7 @@ class Config(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     snapshot: SnapshotConfig = Field(default_factory=SnapshotConfig)
     s3: S3Config = Field(default_factory=S3Config)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
 
     @model_validator(mode="after")
     def _lake_differs_from_raw(self) -> Config:

@@ -1,0 +1,1 @@
+"""The lookup server: Flask app factory, API, snapshot store with hot swap, session overlay."""

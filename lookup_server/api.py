@@ -1,0 +1,183 @@
+"""The /v1 API blueprint: home, product and cart answers, session events, snapshot info."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from lookup_server import inputs, overlay
+from models.cart import bought_together
+
+api = Blueprint("api", __name__)
+POPULAR_KEYS = ("recent:all", "all_time:all", "trending:all")
+
+
+def settings():
+    return current_app.config["RECS"].serve
+
+
+def live():
+    snapshot = current_app.extensions["recs.holder"].refresh()
+    if snapshot is None:
+        from flask import abort
+
+        abort(503, description="no valid snapshot is live yet")
+    g.snapshot = snapshot
+    return snapshot
+
+
+def answer(entries, meta, source: str, **extra):
+    g.source = source
+    items = [{"item_id": e.item_id, "score": round(float(e.score), 6), "reason": e.reason,
+              **{k: meta.get(e.item_id, {}).get(k) for k in ("title", "price", "category")}} for e in entries]
+    return jsonify({"items": items, "source": source, "snapshot": g.snapshot.name, "variant": "default",
+                    "request_id": g.request_id, **extra})
+
+
+def session_context(session_id: str | None) -> tuple[list[str], list[str]]:
+    """(viewed newest first, cart) from the query string and the session store."""
+    s = settings()
+    viewed = inputs.an_id_list(request.args, "viewed", s.max_list_items, s.max_id_length)
+    cart = inputs.an_id_list(request.args, "cart", s.max_list_items, s.max_id_length)
+    if session_id:
+        for event in current_app.extensions["recs.sessions"].recent(session_id):
+            if event["type"] == "view":
+                viewed.append(event["item_id"])
+            elif event["type"] == "add_to_cart":
+                cart.append(event["item_id"])
+            elif event["type"] in ("remove_from_cart", "purchase") and event["item_id"] in cart:
+                cart.remove(event["item_id"])
+    return list(dict.fromkeys(viewed)), list(dict.fromkeys(cart))
+
+
+def fallback(snapshot, segment: str | None = None):
+    """The first popular list that exists: the segment's, then overall recent, all-time, trending."""
+    keys = ([f"recent:{segment}", f"trending:{segment}"] if segment else []) + list(POPULAR_KEYS)
+    for key, entries in zip(keys, snapshot.lists("popular", keys)):
+        if entries:
+            return entries, ("trending" if key.startswith("trending") else "popular")
+    return [], "empty"
+
+
+def finish(snapshot, entries, k, source, exclude=(), nearby=None, **filters):
+    s = settings()
+    ids = [e.item_id for e in entries] + list((nearby or {}).keys())
+    meta = snapshot.items(list(dict.fromkeys(ids)))
+    chosen = overlay.apply(entries, meta, k, set(exclude), nearby, s.overlay_boost, **filters)
+    return answer(chosen, meta, source)
+
+
+@api.get("/v1/users/<user_id>/recommendations")
+def home(user_id):
+    s = settings()
+    user_id = inputs.an_id(user_id, "user_id", s.max_id_length)
+    k = inputs.a_k(request.args, s.default_k, s.max_k)
+    session_id = request.args.get("session") or None
+    if session_id:
+        inputs.an_id(session_id, "session", s.max_id_length)
+    segment = request.args.get("segment") or None
+    snapshot = live()
+    viewed, cart = session_context(session_id)
+    recent = viewed[: s.overlay_recent_views]
+    lists = snapshot.lists("user_recs", [user_id])
+    near_lists = snapshot.lists("similar", recent)
+    entries, source = (lists[0], "personalized") if lists[0] else fallback(snapshot, segment)
+    return finish(snapshot, entries, k, source, exclude=cart, nearby=overlay.near(list(zip(recent, near_lists))))
+
+
+@api.get("/v1/items/<item_id>/similar")
+def similar(item_id):
+    s = settings()
+    item_id = inputs.an_id(item_id, "item_id", s.max_id_length)
+    k = inputs.a_k(request.args, s.default_k, s.max_k)
+    max_price = inputs.a_number(request.args, "max_price")
+    category = request.args.get("category") or None
+    if category and len(category) > 200:
+        raise inputs.BadRequest("category", "at most 200 characters")
+    snapshot = live()
+    entries = snapshot.lists("similar", [item_id])[0]
+    if entries:
+        cold = all(e.reason == "similar_content" for e in entries)
+        source = "content_cold_start" if cold else "similar"
+    else:
+        own = snapshot.items([item_id]).get(item_id)
+        top = str(own.get("category") or "").split(">")[0].strip() if own else ""
+        entries, source = fallback(snapshot, top or None)
+        source = "category_popular" if top and source != "empty" else source
+    return finish(snapshot, entries, k, source, exclude={item_id}, max_price=max_price, category=category)
+
+
+@api.get("/v1/items/<item_id>/bought-together")
+def item_bought_together(item_id):
+    s = settings()
+    item_id = inputs.an_id(item_id, "item_id", s.max_id_length)
+    k = inputs.a_k(request.args, 10, s.max_k)
+    snapshot = live()
+    fbt, near_items = snapshot.lists("fbt", [item_id])[0], snapshot.lists("similar", [item_id])[0]
+    if fbt:
+        entries, source = fbt, "bought_together"
+    elif near_items:
+        entries, source = near_items, "similar"
+    else:
+        entries, source = fallback(snapshot)
+    return finish(snapshot, entries, k, source, exclude={item_id})
+
+
+@api.get("/v1/cart/bought-together")
+def cart_bought_together():
+    s = settings()
+    cart = inputs.an_id_list(request.args, "items", s.max_list_items, s.max_id_length, required=True)
+    k = inputs.a_k(request.args, 10, s.max_k)
+    snapshot = live()
+    partners = {item: [(e.item_id, e.score) for e in entries]
+                for item, entries in zip(cart, snapshot.lists("fbt", cart)) if entries}
+    from export.codec import Entry
+
+    found = [Entry(item, score, "bought_with:" + ",".join(because[:3]))
+             for item, score, because in bought_together(cart, partners, s.max_k)]
+    source = "bought_together"
+    if not found:
+        similar_lists = snapshot.lists("similar", cart)
+        found = [e for entries in similar_lists if entries for e in entries]
+        source = "similar" if found else None
+        if not found:
+            found, source = fallback(snapshot)
+    return finish(snapshot, found, k, source, exclude=set(cart))
+
+
+@api.get("/v1/users/<user_id>/because-you-viewed")
+def because_you_viewed(user_id):
+    s = settings()
+    user_id = inputs.an_id(user_id, "user_id", s.max_id_length)
+    k = inputs.a_k(request.args, s.default_k, s.max_k)
+    session_id = request.args.get("session") or user_id
+    inputs.an_id(session_id, "session", s.max_id_length)
+    snapshot = live()
+    viewed, cart = session_context(session_id)
+    recent = viewed[: max(s.overlay_recent_views, 1)]
+    nearby = overlay.near(list(zip(recent, snapshot.lists("similar", recent))))
+    if nearby:
+        return finish(snapshot, [], k, "because_you_viewed", exclude=set(cart) | set(recent), nearby=nearby)
+    entries, source = fallback(snapshot)
+    return finish(snapshot, entries, k, source, exclude=cart)
+
+
+@api.post("/v1/sessions/<session_id>/events")
+def session_events(session_id):
+    s = settings()
+    session_id = inputs.an_id(session_id, "session_id", s.max_id_length)
+    events = inputs.events(request.get_json(silent=True), s.max_list_items, s.max_id_length)
+    stamped = [{**e, "at": round(time.time(), 3)} for e in events]
+    kept = current_app.extensions["recs.sessions"].add(session_id, stamped)
+    return jsonify({"session_id": session_id, "accepted": len(events), "events_kept": kept}), 202
+
+
+@api.get("/v1/snapshot")
+def snapshot_info():
+    return jsonify(live().info())
+
+
+def new_request_id() -> str:
+    return request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex

@@ -1,0 +1,69 @@
+"""create_app(config): the Flask app of the lookup server.
+
+The snapshot is opened lazily by each worker (after gunicorn forks), on its first
+request, and swapped between requests when CURRENT changes (lookup_server/snapshot.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask, current_app, g, jsonify
+from werkzeug.exceptions import HTTPException
+
+from conf import Config
+from lookup_server.api import api, new_request_id
+from lookup_server.inputs import BadRequest
+from lookup_server.sessions import make_sessions
+from lookup_server.snapshot import SnapshotHolder
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Config) -> Flask:
+    app = Flask(__name__)
+    app.config["RECS"] = config
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    s = config.serve
+    app.extensions["recs.holder"] = SnapshotHolder(Path(config.paths.snapshots), s.poll_seconds, s.validate_sample)
+    app.extensions["recs.sessions"] = make_sessions(s.session)
+    app.register_blueprint(api)
+
+    @app.before_request
+    def _start():
+        g.request_id = new_request_id()
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify({"status": "ok"})
+
+    @app.get("/readyz")
+    def readyz():
+        snapshot = current_app.extensions["recs.holder"].refresh()
+        if snapshot is None:
+            return jsonify({"ready": False, "reason": "no valid snapshot is live"}), 503
+        return jsonify({"ready": True, "snapshot": snapshot.name})
+
+    @app.errorhandler(BadRequest)
+    def _bad_request(err: BadRequest):
+        return jsonify({"error": "bad_request", "field": err.field, "message": err.message}), 400
+
+    @app.errorhandler(HTTPException)
+    def _http(err: HTTPException):
+        return jsonify({"error": err.name.lower().replace(" ", "_"), "message": err.description}), err.code
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception):
+        log.exception("request %s failed", getattr(g, "request_id", "?"))
+        return jsonify({"error": "internal", "message": "the server could not answer; see its log",
+                        "request_id": getattr(g, "request_id", None)}), 500
+
+    return app
+
+
+def from_environment() -> Flask:
+    """The app for gunicorn (`lookup_server.app:from_environment()`), configured like `recs` ($RECS_*)."""
+    from conf import load_config
+
+    return create_app(load_config())

@@ -1,0 +1,44 @@
+"""`recs serve`: the lookup server under gunicorn, in the foreground."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+
+def register(sub) -> None:
+    serve = sub.add_parser("serve", help="serve the live snapshot over HTTP (gunicorn, foreground)",
+                           description="Start gunicorn with serve.workers workers on serve.host:serve.port "
+                                       "(127.0.0.1:8000 by default), answering from {snapshots}/CURRENT.")
+    serve.add_argument("--port", type=int, help="override serve.port")
+    serve.set_defaults(handler=run_serve)
+
+
+def gunicorn_command(config, port: int | None = None) -> tuple[list[str], dict]:
+    """The gunicorn argv and environment that serve `config` (its effective values passed as a YAML file)."""
+    effective = config.model_dump(mode="json", exclude={"env"})
+    handle = tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="recs-serve-", delete=False)
+    with handle:
+        yaml.safe_dump(effective, handle)
+    env = {**os.environ, "RECS_ENV": config.env, "RECS_CONFIG": handle.name,
+           "RECS_SERVE__HOST": config.serve.host,
+           "RECS_SERVE__PORT": str(port if port is not None else config.serve.port),
+           "RECS_SERVE__WORKERS": str(config.serve.workers)}
+    conf = Path(__file__).with_name("gunicorn_conf.py")
+    argv = [sys.executable, "-m", "gunicorn", "-c", str(conf), "lookup_server.app:from_environment()"]
+    return argv, env
+
+
+def run_serve(args, config) -> int:
+    argv, env = gunicorn_command(config, args.port)
+    address = f"http://{env['RECS_SERVE__HOST']}:{env['RECS_SERVE__PORT']}"
+    print(f"serving {config.paths.snapshots} at {address}  (Ctrl-C stops)", flush=True)
+    try:
+        return subprocess.call(argv, env=env)
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,17 @@
+"""gunicorn settings of the lookup server; `recs serve` passes serve.host, serve.port and serve.workers
+as the same RECS_SERVE__* variables that configure them."""
+
+import os
+
+bind = f'{os.environ.get("RECS_SERVE__HOST", "127.0.0.1")}:{os.environ.get("RECS_SERVE__PORT", "8000")}'
+workers = int(os.environ.get("RECS_SERVE__WORKERS", "2"))
+worker_class = "sync"
+timeout = 30
+graceful_timeout = 10
+keepalive = 5
+max_requests = 100_000          # recycle workers now and then; jitter keeps them from restarting together
+max_requests_jitter = 10_000
+accesslog = None
+errorlog = "-"
+loglevel = "info"
+control_socket_disable = True   # gunicorn 27 would otherwise create ~/.gunicorn/

@@ -1,0 +1,75 @@
+"""Input validation: ids, k and id lists, each failure a BadRequest that names the field."""
+
+from __future__ import annotations
+
+import re
+
+ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@\-]*$")
+EVENT_TYPES = ("view", "add_to_cart", "remove_from_cart", "purchase")
+
+
+class BadRequest(ValueError):
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+
+def an_id(value, field: str, max_length: int) -> str:
+    if not isinstance(value, str) or not value:
+        raise BadRequest(field, "required, a non-empty string")
+    if len(value) > max_length:
+        raise BadRequest(field, f"at most {max_length} characters")
+    if not ID.match(value):
+        raise BadRequest(field, "letters, digits and _ . : @ - only, starting with a letter or digit")
+    return value
+
+
+def a_k(args, default: int, maximum: int) -> int:
+    raw = args.get("k")
+    if raw is None or raw == "":
+        return default
+    if not re.fullmatch(r"\d{1,4}", raw) or not 1 <= int(raw) <= maximum:
+        raise BadRequest("k", f"an integer from 1 to {maximum}")
+    return int(raw)
+
+
+def an_id_list(args, field: str, max_items: int, max_length: int, required: bool = False) -> list[str]:
+    raw = args.get(field, "")
+    if not raw:
+        if required:
+            raise BadRequest(field, "required: comma-separated item ids")
+        return []
+    parts = raw.split(",")
+    if len(parts) > max_items:
+        raise BadRequest(field, f"at most {max_items} ids")
+    return list(dict.fromkeys(an_id(p.strip(), field, max_length) for p in parts))
+
+
+def a_number(args, field: str) -> float | None:
+    raw = args.get(field)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadRequest(field, "a number") from None
+    if not (value >= 0 and value < 1e12):
+        raise BadRequest(field, "a non-negative number")
+    return value
+
+
+def events(body, max_items: int, max_length: int) -> list[dict]:
+    if not isinstance(body, dict) or not isinstance(body.get("events"), list):
+        raise BadRequest("events", 'a JSON body {"events": [{"type": "view", "item_id": "..."}]} is required')
+    items = body["events"]
+    if not 1 <= len(items) <= max_items:
+        raise BadRequest("events", f"1 to {max_items} events")
+    out = []
+    for n, event in enumerate(items):
+        if not isinstance(event, dict):
+            raise BadRequest(f"events[{n}]", "an object")
+        kind = event.get("type")
+        if kind not in EVENT_TYPES:
+            raise BadRequest(f"events[{n}].type", f"one of {', '.join(EVENT_TYPES)}")
+        out.append({"type": kind, "item_id": an_id(event.get("item_id"), f"events[{n}].item_id", max_length)})
+    return out

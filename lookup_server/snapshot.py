@@ -1,0 +1,93 @@
+"""One open snapshot (read-only RocksDB) and the hot-swapping holder of the live one.
+
+Each gunicorn worker opens the snapshot itself, after fork. Between requests a worker
+looks at CURRENT at most every serve.poll_seconds; a new name is validated (checksums and
+a sample of values, export/store.py) before it is opened and swapped in, so a corrupt
+snapshot is refused and the old one keeps serving. The swap replaces one reference:
+a request holds the reader it started with.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from export import codec, manifest, store
+from export.builder import COLUMN_FAMILIES, SnapshotError, rocks_options
+
+log = logging.getLogger(__name__)
+
+
+class Snapshot:
+    """Read-only access to one snapshot's column families."""
+
+    def __init__(self, folder: Path):
+        from rocksdict import AccessType, Rdict
+
+        self.folder = Path(folder)
+        self.name = self.folder.name
+        self.manifest = manifest.read(self.folder)
+        self.db = Rdict(str(self.folder / "db"), rocks_options(create=False), access_type=AccessType.read_only(),
+                        column_families={cf: rocks_options(create=False) for cf in COLUMN_FAMILIES})
+        self.families = {cf: self.db.get_column_family(cf) for cf in COLUMN_FAMILIES}
+        self.opened_at = time.time()
+
+    def lists(self, family: str, keys: list[str]) -> list[list[codec.Entry] | None]:
+        """Decoded lists for keys (None where absent), one multi-get."""
+        if not keys:
+            return []
+        values = self.families[family].get([k.encode() for k in keys])
+        return [codec.decode_list(v) if v is not None else None for v in values]
+
+    def items(self, ids: list[str]) -> dict[str, dict]:
+        """item_meta of the ids that the catalog knows, one multi-get."""
+        if not ids:
+            return {}
+        values = self.families["item_meta"].get([i.encode() for i in ids])
+        return {i: codec.decode_meta(v) for i, v in zip(ids, values) if v is not None}
+
+    def info(self) -> dict:
+        m = self.manifest
+        return {"id": self.name, "run_date": m["run_date"], "digest": m["digest"], "created_at": m["created_at"],
+                "counts": m["counts"], "metrics": m.get("metrics", {})}
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class SnapshotHolder:
+    """The live snapshot of a snapshots root, swapped when CURRENT changes and the new one validates."""
+
+    def __init__(self, root: Path, poll_seconds: float, validate_sample: int):
+        self.root = Path(root)
+        self.poll_seconds = poll_seconds
+        self.validate_sample = validate_sample
+        self.live: Snapshot | None = None
+        self.refused: set[str] = set()
+        self.checked_at = 0.0
+
+    def refresh(self, force: bool = False) -> Snapshot | None:
+        """Swap in a new CURRENT if there is one and it validates; return the live snapshot (or None)."""
+        now = time.monotonic()
+        if not force and now - self.checked_at < self.poll_seconds:
+            return self.live
+        self.checked_at = now
+        name = store.current(self.root)
+        if name is None or (self.live is not None and name == self.live.name) or name in self.refused:
+            return self.live
+        folder = self.root / name
+        if not folder.resolve().is_relative_to(self.root.resolve()):
+            log.error("CURRENT names %r, outside %s: refused", name, self.root)
+            self.refused.add(name)
+            return self.live
+        try:
+            store.validate(folder, self.validate_sample)
+            fresh = Snapshot(folder)
+        except (SnapshotError, OSError, Exception) as err:   # a bad snapshot must never take the worker down
+            log.error("snapshot %s refused, still serving %s: %s", name, self.live.name if self.live else None, err)
+            self.refused.add(name)
+            return self.live
+        old, self.live = self.live, fresh
+        log.info("snapshot %s is live (was %s)", name, old.name if old else None)
+        return self.live

@@ -1,0 +1,94 @@
+"""A real lookup server: gunicorn (2 workers, `recs serve`'s command) on a free loopback port,
+answering from a snapshot built by the real builder, sessions in the real Redis."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conf import load_config
+
+REPO = Path(__file__).resolve().parents[2]
+ITEMS = [f"i{n}" for n in range(30)]
+OUT_OF_STOCK = "i5"
+
+
+def item_fields(n: int) -> str:
+    return json.dumps({"title": f"item {n}", "price": float(n), "in_stock": f"i{n}" != OUT_OF_STOCK,
+                       "category": "Home > Mugs" if n % 2 == 0 else "Toys > Cars"})
+
+
+def build_snapshot(spark, root: Path, digest: str, shift: int = 0) -> Path:
+    """Users u0..u19, each item i0..i29 with neighbours; `shift` changes the lists between versions."""
+    from export import builder
+    from tests.conftest import RUN
+
+    def rows(keys, per_key, reason):
+        return [(key, ITEMS[(k * 3 + r + shift) % len(ITEMS)], float(per_key - r), reason, r + 1)
+                for k, key in enumerate(keys) for r in range(per_key)]
+
+    ddl = "key string, item_id string, score double, reason string, rank int"
+    similar = [row for row in rows(ITEMS, 6, "also_viewed") if row[1] != row[0]]
+    lists = {"user_recs": spark.createDataFrame(rows([f"u{n}" for n in range(20)], 12, "als"), ddl),
+             "similar": spark.createDataFrame(similar, ddl),
+             "fbt": spark.createDataFrame([r for r in rows(ITEMS[:10], 4, "also_bought") if r[1] != r[0]], ddl),
+             "popular": spark.createDataFrame(rows(["recent:all", "trending:all", "recent:Toys"], 15, "recent"),
+                                              ddl)}
+    meta = spark.createDataFrame([(f"i{n}", item_fields(n)) for n in range(30)], "key string, fields string")
+    settings = load_config(env="local", environ={}).snapshot
+    return builder.build(spark, root, RUN, digest, lists, meta, {"run": {"digest": digest}}, settings)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def get(base: str, path: str, method: str = "GET", body=None):
+    """(status, JSON) of one request."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"} if data else {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+@pytest.fixture(scope="module")
+def server(spark, tmp_path_factory):
+    from export import store
+    from lookup_server.commands import gunicorn_command
+
+    root = tmp_path_factory.mktemp("served") / "snapshots"
+    first = build_snapshot(spark, root, "v1")
+    store.publish(root, first.name, keep=10)
+    config = load_config(env="local", environ={}, overrides={
+        "paths.snapshots": str(root), "serve.poll_seconds": 0.2, "serve.workers": 2,
+        "serve.session.backend": "redis"})
+    port = free_port()
+    argv, env = gunicorn_command(config, port)
+    proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if get(base, "/readyz")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        raise RuntimeError("gunicorn did not come up: " + proc.stderr.read().decode()[-2000:])
+    yield {"base": base, "root": root, "first": first.name, "proc": proc}
+    proc.terminate()
+    proc.wait(timeout=20)
