@@ -34,6 +34,30 @@ def gunicorn_command(config, port: int | None = None) -> tuple[list[str], dict]:
     return argv, env
 
 
+def example_urls(config) -> list[str]:
+    """A few URLs worth trying against the live snapshot of `config` (ids taken from it)."""
+    from export import store
+    from lookup_server.snapshot import Snapshot
+
+    root = Path(config.paths.snapshots)
+    name = store.current(root)
+    if name is None:
+        return []
+    snapshot = Snapshot(root / name)
+    try:
+        user = next(iter(snapshot.families["user_recs"].keys())).decode()
+        items = [k.decode() for k, _ in zip(snapshot.families["fbt"].keys(), range(2))]
+    finally:
+        snapshot.close()
+    base = f"http://{config.serve.host}:{config.serve.port}"
+    first = items[0] if items else "unknown-item"
+    cart = ",".join(items) or "unknown-item"
+    return [f"{base}/v1/users/{user}/recommendations?k=5", f"{base}/v1/users/{user}/recommendations?k=5&viewed={first}",
+            f"{base}/v1/users/new-visitor/recommendations?k=5", f"{base}/v1/items/{first}/similar?k=5",
+            f"{base}/v1/items/{first}/bought-together?k=5", f"{base}/v1/cart/bought-together?items={cart}&k=5",
+            f"{base}/v1/snapshot"]
+
+
 def run_serve(args, config) -> int:
     argv, env = gunicorn_command(config, args.port)
     address = f"http://{env['RECS_SERVE__HOST']}:{env['RECS_SERVE__PORT']}"

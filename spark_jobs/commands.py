@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import time
@@ -34,7 +35,9 @@ def register(sub) -> None:
         "demo", help="the nightly chain on the committed samples: ingest, interactions, models, snapshot",
         description=f"For the environments {', '.join(DEMO_ENVS)} (the committed synthetic and Online Retail "
                     "samples): ingest every raw date; for the last one build interactions, run the model jobs, build "
-                    "and publish a snapshot; print the report.")
+                    "and publish a snapshot; print the report; then serve the synthetic shop's snapshot "
+                    "(Ctrl-C stops).")
+    demo.add_argument("--no-serve", action="store_true", help="stop after the pipeline instead of serving")
     demo.set_defaults(handler=run_demo)
 
 
@@ -113,7 +116,14 @@ def run_demo(args, config) -> int:
         print(f"  snapshot {published['live']} published under {env_config.paths.snapshots}: "
               f"{json.dumps(published['counts'])}")
         print(f"  lake: {env_config.paths.lake}  ({time.perf_counter() - began:.0f} s)\n")
-    return 0
+    spark.stop()
+    if args.no_serve:
+        return 0
+    from lookup_server.commands import example_urls, run_serve
+
+    served = load_config(env=DEMO_ENVS[0])
+    print("Try:\n" + "\n".join(f"  curl -s '{url}'" for url in example_urls(served)) + "\n")
+    return run_serve(argparse.Namespace(port=None), served)
 
 
 def run_model_jobs(spark, config, date: dt.date, jobs=None):
