@@ -78,6 +78,7 @@ def load_config(
     root = Path(environ.get("RECS_HOME") or PROJECT_ROOT)
     for name in ("raw", "lake", "snapshots"):
         setattr(config.paths, name, resolve_path(getattr(config.paths, name), root))
+    config.serve.impressions_dir = resolve_path(config.serve.impressions_dir, root)
     return config
 
 

@@ -221,6 +221,28 @@ class SessionConfig(Section):
     max_events: int = Field(50, ge=1, description="events kept per session (the newest)")
 
 
+class VariantConfig(Section):
+    """One arm of an experiment: its share of users and the home list it serves."""
+
+    share: float = Field(gt=0, le=1)
+    home_list: str = Field("user_recs", description='"user_recs" (the ranked lists) or a popular list key, '
+                                                    'e.g. "trending:all"')
+
+
+class ExperimentConfig(Section):
+    """An A/B test on the home page; users are assigned by sha256(experiment:user), stable everywhere."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    variants: dict[str, VariantConfig]
+
+    @model_validator(mode="after")
+    def _shares_sum_to_one(self) -> ExperimentConfig:
+        total = sum(v.share for v in self.variants.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"experiment {self.name}: variant shares sum to {total}, not 1")
+        return self
+
+
 class ServeConfig(Section):
     """The lookup server (lookup_server/, `recs serve`)."""
 
@@ -236,6 +258,10 @@ class ServeConfig(Section):
     overlay_recent_views: int = Field(3, ge=0, description="last viewed items whose neighbours are blended in")
     overlay_boost: float = Field(0.5, ge=0, description="added to an item's score per recent view it is near")
     session: SessionConfig = Field(default_factory=SessionConfig)
+    experiment: ExperimentConfig | None = Field(None, description="the running home-page A/B test, if any")
+    impressions_dir: str = Field("var/impressions", description="JSON-lines impression logs, one file per worker")
+    impressions_max_mb: int = Field(64, ge=1, description="a log rotates at this size")
+    impressions_backups: int = Field(5, ge=0)
 
 
 class Config(Section):

@@ -7,7 +7,7 @@ import uuid
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from lookup_server import inputs, overlay
+from lookup_server import experiments, inputs, overlay
 from models.cart import bought_together
 
 api = Blueprint("api", __name__)
@@ -30,9 +30,15 @@ def live():
 
 def answer(entries, meta, source: str, **extra):
     g.source = source
+    variant = getattr(g, "variant", experiments.DEFAULT)
     items = [{"item_id": e.item_id, "score": round(float(e.score), 6), "reason": e.reason,
               **{k: meta.get(e.item_id, {}).get(k) for k in ("title", "price", "category")}} for e in entries]
-    return jsonify({"items": items, "source": source, "snapshot": g.snapshot.name, "variant": "default",
+    experiment = settings().experiment
+    current_app.extensions["recs.impressions"].write({
+        "request_id": g.request_id, "endpoint": request.endpoint, "user_id": getattr(g, "user_id", None),
+        "experiment": experiment.name if experiment else None, "variant": variant, "source": source,
+        "snapshot": g.snapshot.name, "items": [i["item_id"] for i in items]})
+    return jsonify({"items": items, "source": source, "snapshot": g.snapshot.name, "variant": variant,
                     "request_id": g.request_id, **extra})
 
 
@@ -79,11 +85,20 @@ def home(user_id):
         inputs.an_id(session_id, "session", s.max_id_length)
     segment = request.args.get("segment") or None
     snapshot = live()
+    g.user_id = user_id
+    g.variant = experiments.assign(s.experiment, user_id)
+    home_list = s.experiment.variants[g.variant].home_list if s.experiment else "user_recs"
     viewed, cart = session_context(session_id)
     recent = viewed[: s.overlay_recent_views]
-    lists = snapshot.lists("user_recs", [user_id])
     near_lists = snapshot.lists("similar", recent)
-    entries, source = (lists[0], "personalized") if lists[0] else fallback(snapshot, segment)
+    if home_list == "user_recs":
+        lists = snapshot.lists("user_recs", [user_id])
+        entries, source = (lists[0], "personalized") if lists[0] else fallback(snapshot, segment)
+    else:
+        entries = snapshot.lists("popular", [home_list])[0]
+        source = "trending" if home_list.startswith("trending") else "popular"
+        if not entries:
+            entries, source = fallback(snapshot, segment)
     return finish(snapshot, entries, k, source, exclude=cart, nearby=overlay.near(list(zip(recent, near_lists))))
 
 

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from conf import Config
 from lookup_server.api import api, new_request_id
+from lookup_server.experiments import ImpressionLog
 from lookup_server.inputs import BadRequest
 from lookup_server.sessions import make_sessions
 from lookup_server.snapshot import SnapshotHolder
@@ -28,6 +29,7 @@ def create_app(config: Config) -> Flask:
     s = config.serve
     app.extensions["recs.holder"] = SnapshotHolder(Path(config.paths.snapshots), s.poll_seconds, s.validate_sample)
     app.extensions["recs.sessions"] = make_sessions(s.session)
+    app.extensions["recs.impressions"] = ImpressionLog(s.impressions_dir, s.impressions_max_mb, s.impressions_backups)
     app.register_blueprint(api)
 
     @app.before_request
