@@ -7,12 +7,14 @@ request, and swapped between requests when CURRENT changes (lookup_server/snapsh
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
-from flask import Flask, current_app, g, jsonify
+from flask import Flask, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from conf import Config
+from lookup_server import metrics, openapi
 from lookup_server.api import api, new_request_id
 from lookup_server.experiments import ImpressionLog
 from lookup_server.inputs import BadRequest
@@ -35,6 +37,23 @@ def create_app(config: Config) -> Flask:
     @app.before_request
     def _start():
         g.request_id = new_request_id()
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _measure(response):
+        metrics.observe(request.endpoint, getattr(g, "variant", "default"), getattr(g, "source", None),
+                        response.status_code, time.perf_counter() - g.get("started", time.perf_counter()))
+        metrics.observe_snapshot(getattr(g, "snapshot", None))
+        return response
+
+    @app.get("/metrics")
+    def metrics_text():
+        body, content_type = metrics.exposition()
+        return body, 200, {"Content-Type": content_type}
+
+    @app.get("/openapi.json")
+    def openapi_document():
+        return jsonify(openapi.document())
 
     @app.get("/healthz")
     def healthz():

@@ -2,6 +2,8 @@
 as the same RECS_SERVE__* variables that configure them."""
 
 import os
+import shutil
+import tempfile
 
 bind = f'{os.environ.get("RECS_SERVE__HOST", "127.0.0.1")}:{os.environ.get("RECS_SERVE__PORT", "8000")}'
 workers = int(os.environ.get("RECS_SERVE__WORKERS", "2"))
@@ -15,3 +17,17 @@ accesslog = None
 errorlog = "-"
 loglevel = "info"
 control_socket_disable = True   # gunicorn 27 would otherwise create ~/.gunicorn/
+
+
+def on_starting(server):
+    """Prometheus multiprocess mode: a fresh folder for the workers' metric files, set before they fork."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="recs-metrics-")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

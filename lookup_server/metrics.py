@@ -1,0 +1,66 @@
+"""Prometheus metrics of the lookup server, summed over gunicorn workers (multiprocess mode).
+
+gunicorn_conf.py points PROMETHEUS_MULTIPROC_DIR at a fresh folder before the workers
+fork and marks dead workers; /metrics aggregates every worker's files. Without that
+variable (e.g. Flask's test client) the process's own registry is used.
+
+recs_requests_total{endpoint, variant, source, status}
+recs_request_seconds{endpoint}                     (histogram)
+recs_fallbacks_total{endpoint, source}             answers that were not personalised or item-based
+recs_snapshot_age_seconds                          now - the live snapshot's created_at (max over workers)
+recs_snapshot_info{snapshot, run_date}             1 for the snapshot a worker serves
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+DIRECT_SOURCES = {"personalized", "similar", "bought_together", "because_you_viewed", None}
+
+REQUESTS = Counter("recs_requests_total", "Answered requests", ["endpoint", "variant", "source", "status"])
+LATENCY = Histogram("recs_request_seconds", "Time to answer", ["endpoint"],
+                    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0))
+FALLBACKS = Counter("recs_fallbacks_total", "Answers served from a fallback list", ["endpoint", "source"])
+SNAPSHOT_AGE = Gauge("recs_snapshot_age_seconds", "Age of the live snapshot", multiprocess_mode="max")
+SNAPSHOT_INFO = Gauge("recs_snapshot_info", "The snapshot a worker serves", ["snapshot", "run_date"],
+                      multiprocess_mode="max")
+
+
+def observe(endpoint: str | None, variant: str, source: str | None, status: int, seconds: float) -> None:
+    endpoint = endpoint or "unknown"
+    REQUESTS.labels(endpoint, variant, source or "none", str(status)).inc()
+    LATENCY.labels(endpoint).observe(seconds)
+    if status == 200 and source not in DIRECT_SOURCES:
+        FALLBACKS.labels(endpoint, source).inc()
+
+
+_shown: dict[str, tuple[str, str]] = {}
+
+
+def observe_snapshot(snapshot) -> None:
+    """Age and identity of the snapshot this worker serves (the previous one's info drops to 0)."""
+    if snapshot is None:
+        return
+    created = dt.datetime.fromisoformat(snapshot.manifest["created_at"])
+    SNAPSHOT_AGE.set((dt.datetime.now(dt.UTC) - created).total_seconds())
+    labels = (snapshot.name, snapshot.manifest["run_date"])
+    previous = _shown.get("live")
+    if previous != labels:
+        if previous:
+            SNAPSHOT_INFO.labels(*previous).set(0)
+        SNAPSHOT_INFO.labels(*labels).set(1)
+        _shown["live"] = labels
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text exposition of every worker's metrics."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
