@@ -9,7 +9,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export OPENBLAS_NUM_THREADS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv demo test lint samples clean eval bench-models bench-snapshot
+.PHONY: venv demo test lint samples clean eval bench-models bench-snapshot bench-serve
 
 venv: $(STAMP)
 
@@ -39,6 +39,10 @@ bench-models: $(STAMP)
 ## bench-snapshot: 1M users x 100 items into RocksDB, SST bulk load vs plain puts, size, random reads
 bench-snapshot: $(STAMP)
 	$(BIN)/python -m export.bench
+
+## bench-serve: load test of every endpoint and of a bare Flask app under the same gunicorn (after make demo)
+bench-serve: $(STAMP)
+	$(BIN)/python -m lookup_server.bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
