@@ -75,29 +75,34 @@ def _header(value: bytes, kind: int) -> int:
     return count
 
 
-def decode_list(value: bytes) -> list[Entry]:
-    """The entries of a ranked list value."""
+def decode_list(value: bytes, limit: int | None = None) -> list[Entry]:
+    """The entries of a ranked list value (only the first `limit`, unchecked beyond them, when given)."""
     count = _header(value, KIND_LIST)
-    view = memoryview(value)
+    if limit is not None and limit < count:
+        count, partial = limit, True
+    else:
+        partial = False
+    value = bytes(value)
+    size = len(value)
     at = _HEADER.size
     entries = []
+    length, score_of = _LEN.unpack_from, _SCORE.unpack_from
     try:
         for _ in range(count):
-            (n,) = _LEN.unpack_from(view, at)
-            item = bytes(view[at + 2: at + 2 + n])
-            at += 2 + n
-            (score,) = _SCORE.unpack_from(view, at)
-            (m,) = _LEN.unpack_from(view, at + 4)
-            reason = bytes(view[at + 6: at + 6 + m])
-            at += 6 + m
-            if len(item) != n or len(reason) != m:
+            n = length(value, at)[0]
+            end = at + 2 + n
+            score = score_of(value, end)[0]
+            m = length(value, end + 4)[0]
+            stop = end + 6 + m
+            if stop > size:
                 raise CodecError(f"entry {len(entries)} runs past the end of the value")
-            entries.append(Entry(item.decode("utf-8"), score, reason.decode("utf-8")))
+            entries.append(Entry(value[at + 2: end].decode("utf-8"), score, value[end + 6: stop].decode("utf-8")))
+            at = stop
     except struct.error:
         raise CodecError(f"entry {len(entries)} of {count} is truncated") from None
     except UnicodeDecodeError:
         raise CodecError(f"entry {len(entries)} holds text that is not UTF-8") from None
-    if at != len(value):
+    if not partial and at != len(value):
         raise CodecError(f"{len(value) - at} unexpected byte(s) after {count} entries")
     return entries
 

@@ -58,10 +58,10 @@ def session_context(session_id: str | None) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(viewed)), list(dict.fromkeys(cart))
 
 
-def fallback(snapshot, segment: str | None = None):
+def fallback(snapshot, segment: str | None = None, limit: int | None = None):
     """The first popular list that exists: the segment's, then overall recent, all-time, trending."""
     keys = ([f"recent:{segment}", f"trending:{segment}"] if segment else []) + list(POPULAR_KEYS)
-    for key, entries in zip(keys, snapshot.lists("popular", keys)):
+    for key, entries in zip(keys, snapshot.lists("popular", keys, limit)):
         if entries:
             return entries, ("trending" if key.startswith("trending") else "popular")
     return [], "empty"
@@ -69,6 +69,8 @@ def fallback(snapshot, segment: str | None = None):
 
 def finish(snapshot, entries, k, source, exclude=(), nearby=None, **filters):
     s = settings()
+    if not filters.get("max_price") and not filters.get("category"):
+        entries = entries[: 2 * k + len(exclude)]   # enough to refill a page after cart and stock removals
     ids = [e.item_id for e in entries] + list((nearby or {}).keys())
     meta = snapshot.items(list(dict.fromkeys(ids)))
     chosen = overlay.apply(entries, meta, k, set(exclude), nearby, s.overlay_boost, **filters)
@@ -92,8 +94,8 @@ def home(user_id):
     recent = viewed[: s.overlay_recent_views]
     near_lists = snapshot.lists("similar", recent)
     if home_list == "user_recs":
-        lists = snapshot.lists("user_recs", [user_id])
-        entries, source = (lists[0], "personalized") if lists[0] else fallback(snapshot, segment)
+        lists = snapshot.lists("user_recs", [user_id], limit=2 * k + len(cart))
+        entries, source = (lists[0], "personalized") if lists[0] else fallback(snapshot, segment, 2 * k + len(cart))
     else:
         entries = snapshot.lists("popular", [home_list])[0]
         source = "trending" if home_list.startswith("trending") else "popular"
@@ -112,7 +114,7 @@ def similar(item_id):
     if category and len(category) > 200:
         raise inputs.BadRequest("category", "at most 200 characters")
     snapshot = live()
-    entries = snapshot.lists("similar", [item_id])[0]
+    entries = snapshot.lists("similar", [item_id], None if max_price or category else 2 * k + 1)[0]
     if entries:
         cold = all(e.reason == "similar_content" for e in entries)
         source = "content_cold_start" if cold else "similar"

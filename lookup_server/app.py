@@ -28,6 +28,7 @@ def create_app(config: Config) -> Flask:
     app = Flask(__name__)
     app.config["RECS"] = config
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    app.json.sort_keys = False     # answers are built in a fixed order; sorting keys costs time per request
     s = config.serve
     app.extensions["recs.holder"] = SnapshotHolder(Path(config.paths.snapshots), s.poll_seconds, s.validate_sample)
     app.extensions["recs.sessions"] = make_sessions(s.session)

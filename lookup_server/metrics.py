@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -38,14 +39,19 @@ def observe(endpoint: str | None, variant: str, source: str | None, status: int,
 
 
 _shown: dict[str, tuple[str, str]] = {}
+_age_set_at = [0.0]
 
 
 def observe_snapshot(snapshot) -> None:
-    """Age and identity of the snapshot this worker serves (the previous one's info drops to 0)."""
+    """Age (at most once a second) and identity of the snapshot this worker serves; the previous one's info
+    drops to 0."""
     if snapshot is None:
         return
-    created = dt.datetime.fromisoformat(snapshot.manifest["created_at"])
-    SNAPSHOT_AGE.set((dt.datetime.now(dt.UTC) - created).total_seconds())
+    now = time.time()
+    if now - _age_set_at[0] >= 1.0:
+        created = dt.datetime.fromisoformat(snapshot.manifest["created_at"]).timestamp()
+        SNAPSHOT_AGE.set(now - created)
+        _age_set_at[0] = now
     labels = (snapshot.name, snapshot.manifest["run_date"])
     previous = _shown.get("live")
     if previous != labels:

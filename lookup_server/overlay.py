@@ -31,9 +31,18 @@ def apply(entries: list[Entry], meta: dict[str, dict], k: int, exclude: set[str]
           max_price: float | None = None, category: str | None = None) -> list[Entry]:
     """The k best entries after the overlay and the filters."""
     nearby = nearby or {}
-    scored: dict[str, Entry] = {}
     top = max((e.score for e in entries), default=1.0)
     scale = 1.0 / top if top > 0 else 1.0        # the list's best scores 1, whatever its source's scale
+    in_order = all(a.score >= b.score for a, b in zip(entries, entries[1:]))
+    if not nearby and in_order:                  # a list stored best first: filter in order, stop at k
+        kept = []
+        for e in entries:
+            if allowed(e.item_id, meta, exclude, max_price, category) and all(e.item_id != x.item_id for x in kept):
+                kept.append(Entry(e.item_id, e.score * scale, e.reason))
+                if len(kept) == k:
+                    break
+        return kept
+    scored: dict[str, Entry] = {}
     for e in entries:
         bonus = boost * nearby[e.item_id][0] if e.item_id in nearby else 0.0
         scored.setdefault(e.item_id, Entry(e.item_id, e.score * scale + bonus, e.reason))

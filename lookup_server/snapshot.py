@@ -17,6 +17,7 @@ from export import codec, manifest, store
 from export.builder import COLUMN_FAMILIES, SnapshotError, rocks_options
 
 log = logging.getLogger(__name__)
+META_CACHE_ITEMS = 500_000
 
 
 class Snapshot:
@@ -32,20 +33,26 @@ class Snapshot:
                         column_families={cf: rocks_options(create=False) for cf in COLUMN_FAMILIES})
         self.families = {cf: self.db.get_column_family(cf) for cf in COLUMN_FAMILIES}
         self.opened_at = time.time()
+        self.meta_cache: dict[str, dict | None] = {}
 
-    def lists(self, family: str, keys: list[str]) -> list[list[codec.Entry] | None]:
-        """Decoded lists for keys (None where absent), one multi-get."""
+    def lists(self, family: str, keys: list[str], limit: int | None = None) -> list[list[codec.Entry] | None]:
+        """Decoded lists for keys (None where absent; the first `limit` entries when given), one multi-get."""
         if not keys:
             return []
         values = self.families[family].get([k.encode() for k in keys])
-        return [codec.decode_list(v) if v is not None else None for v in values]
+        return [codec.decode_list(v, limit) if v is not None else None for v in values]
 
     def items(self, ids: list[str]) -> dict[str, dict]:
-        """item_meta of the ids that the catalog knows, one multi-get."""
-        if not ids:
-            return {}
-        values = self.families["item_meta"].get([i.encode() for i in ids])
-        return {i: codec.decode_meta(v) for i, v in zip(ids, values) if v is not None}
+        """item_meta of the ids that the catalog knows: a per-worker cache (the snapshot never changes),
+        then one multi-get for the misses."""
+        cache = self.meta_cache
+        missing = [i for i in ids if i not in cache]
+        if missing:
+            if len(cache) > META_CACHE_ITEMS:
+                cache.clear()
+            for item, value in zip(missing, self.families["item_meta"].get([i.encode() for i in missing])):
+                cache[item] = codec.decode_meta(value) if value is not None else None
+        return {i: cache[i] for i in ids if cache.get(i) is not None}
 
     def info(self) -> dict:
         m = self.manifest

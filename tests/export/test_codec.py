@@ -75,3 +75,9 @@ def test_fuzz_random_and_mutated_bytes_never_crash():
                 decode(data)
             except codec.CodecError:
                 pass
+
+
+def test_a_limit_decodes_only_the_first_entries():
+    value = codec.encode_list([(f"i{n}", 1.0 / (n + 1), "r") for n in range(10)])
+    assert [e.item_id for e in codec.decode_list(value, limit=3)] == ["i0", "i1", "i2"]
+    assert len(codec.decode_list(value, limit=50)) == 10
