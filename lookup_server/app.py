@@ -10,7 +10,9 @@ import logging
 import time
 from pathlib import Path
 
+import orjson
 from flask import Flask, current_app, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from conf import Config
@@ -24,11 +26,25 @@ from lookup_server.snapshot import SnapshotHolder
 log = logging.getLogger(__name__)
 
 
+class FastJSON(DefaultJSONProvider):
+    """orjson for answers: about ten times faster than the standard library on a page of items."""
+
+    def dumps(self, obj, **kwargs) -> str:
+        return orjson.dumps(obj, default=str).decode()
+
+    def loads(self, s, **kwargs):
+        return orjson.loads(s)
+
+    def response(self, *args, **kwargs):
+        obj = self._prepare_response_obj(args, kwargs)
+        return self._app.response_class(orjson.dumps(obj, default=str), mimetype="application/json")
+
+
 def create_app(config: Config) -> Flask:
     app = Flask(__name__)
+    app.json = FastJSON(app)
     app.config["RECS"] = config
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
-    app.json.sort_keys = False     # answers are built in a fixed order; sorting keys costs time per request
     s = config.serve
     app.extensions["recs.holder"] = SnapshotHolder(Path(config.paths.snapshots), s.poll_seconds, s.validate_sample)
     app.extensions["recs.sessions"] = make_sessions(s.session)

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import json
 import os
 import time
 from pathlib import Path
+
+import orjson
 
 BUCKETS = 10_000
 DEFAULT = "default"
@@ -69,7 +70,7 @@ class ImpressionLog:
     def write(self, record: dict) -> None:
         if self.pid != os.getpid():          # opened lazily in each worker, after fork
             self._open()
-        line = json.dumps({"time": round(time.time(), 3), **record}, separators=(",", ":")) + "\n"
+        line = orjson.dumps({"time": round(time.time(), 3), **record}).decode() + "\n"
         self.handle.write(line)
         self.size += len(line)
         now = time.monotonic()
