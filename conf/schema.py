@@ -190,6 +190,22 @@ class EvalConfig(Section):
         "ease"])
 
 
+class RerankConfig(Section):
+    """Business rules applied to each ranked list (models/rerank.py)."""
+
+    drop_out_of_stock: bool = True
+    drop_purchased: bool = True
+    rebuyable_categories: list[str] = Field(default_factory=list, description="category prefixes whose "
+                                            "purchased items may come back (consumables, gifts)")
+    max_per_category: int = Field(3, ge=1, description="...in any window of `window` consecutive items")
+    max_per_brand: int = Field(2, ge=1)
+    window: int = Field(10, ge=1)
+    promoted_boost: float = Field(0.1, ge=0, description="added to the score, which the ranker scales to [0, 1]")
+    new_boost: float = Field(0.05, ge=0, description="for items created within new_days of the run date")
+    new_days: int = Field(14, ge=0)
+    margin_boosts: dict[str, float] = Field(default_factory=lambda: {"high": 0.05})
+
+
 class SnapshotConfig(Section):
     """RocksDB snapshots (export/): how they are built and how many are kept."""
 
@@ -282,6 +298,7 @@ class Config(Section):
     ease: EaseConfig = Field(default_factory=EaseConfig)
     ann: AnnConfig = Field(default_factory=AnnConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    rerank: RerankConfig = Field(default_factory=RerankConfig)
     snapshot: SnapshotConfig = Field(default_factory=SnapshotConfig)
     s3: S3Config = Field(default_factory=S3Config)
     serve: ServeConfig = Field(default_factory=ServeConfig)
