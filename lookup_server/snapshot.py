@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from export import codec, manifest, store
-from export.builder import COLUMN_FAMILIES, SnapshotError, rocks_options
+from export.builder import COLUMN_FAMILIES, rocks_options
 
 log = logging.getLogger(__name__)
 META_CACHE_ITEMS = 500_000
@@ -91,7 +91,7 @@ class SnapshotHolder:
         try:
             store.validate(folder, self.validate_sample)
             fresh = Snapshot(folder)
-        except (SnapshotError, OSError, Exception) as err:   # a bad snapshot must never take the worker down
+        except Exception as err:   # a bad snapshot (SnapshotError, I/O, RocksDB) must never take the worker down
             log.error("snapshot %s refused, still serving %s: %s", name, self.live.name if self.live else None, err)
             self.refused.add(name)
             return self.live

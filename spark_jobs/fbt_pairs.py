@@ -65,11 +65,7 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
     """Build and write the bought-together pairs of `run_date`."""
     end = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
     events = read_events(spark, config, run_date).filter(F.col("event_time") < F.lit(end))
-    out = lake.curated(config.paths.lake, "fbt_pairs", run_date)
-    lake.write_partition(transform(events, config.fbt), out, config.fbt.output_files, ["item_id", "rank"])
-    written = spark.read.parquet(out).agg(F.count(F.lit(1)).alias("pairs"),
-                                          F.countDistinct("item_id").alias("items")).first()
-    report = {"job": "fbt_pairs", "run_date": run_date.isoformat(), "output": out, **written.asDict()}
-    lake.write_json(spark, lake.report(config.paths.lake, "fbt_pairs", run_date), report)
-    log.info("fbt_pairs %s: %d pairs for %d items", run_date, written.pairs, written.items)
+    report = lake.write_item_pairs(spark, config.paths.lake, "fbt_pairs", run_date,
+                                   transform(events, config.fbt), config.fbt.output_files)
+    log.info("fbt_pairs %s: %d pairs for %d items", run_date, report["pairs"], report["items"])
     return report

@@ -68,12 +68,7 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
     """Build and write the item neighbours of `run_date`."""
     end = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
     events = read_events(spark, config, run_date).filter(F.col("event_time") < F.lit(end))
-    out = lake.curated(config.paths.lake, "item_similarity", run_date)
-    lake.write_partition(transform(events, config.similarity), out, config.similarity.output_files,
-                         ["item_id", "rank"])
-    written = spark.read.parquet(out).agg(F.count(F.lit(1)).alias("pairs"),
-                                          F.countDistinct("item_id").alias("items")).first()
-    report = {"job": "item_similarity", "run_date": run_date.isoformat(), "output": out, **written.asDict()}
-    lake.write_json(spark, lake.report(config.paths.lake, "item_similarity", run_date), report)
-    log.info("item_similarity %s: %d pairs for %d items", run_date, written.pairs, written.items)
+    report = lake.write_item_pairs(spark, config.paths.lake, "item_similarity", run_date,
+                                   transform(events, config.similarity), config.similarity.output_files)
+    log.info("item_similarity %s: %d pairs for %d items", run_date, report["pairs"], report["items"])
     return report

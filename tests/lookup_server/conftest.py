@@ -64,17 +64,10 @@ def get(base: str, path: str, method: str = "GET", body=None):
         return err.code, json.loads(err.read())
 
 
-@pytest.fixture(scope="module")
-def server(spark, tmp_path_factory):
-    from export import store
+def start_server(config) -> tuple[subprocess.Popen, str]:
+    """gunicorn as `recs serve` runs it, on a free loopback port; (process, base URL) once /readyz answers 200."""
     from lookup_server.commands import gunicorn_command
 
-    root = tmp_path_factory.mktemp("served") / "snapshots"
-    first = build_snapshot(spark, root, "v1")
-    store.publish(root, first.name, keep=10)
-    config = load_config(env="local", environ={}, overrides={
-        "paths.snapshots": str(root), "serve.poll_seconds": 0.2, "serve.workers": 2,
-        "serve.session.backend": "redis"})
     port = free_port()
     argv, env = gunicorn_command(config, port)
     proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -83,12 +76,25 @@ def server(spark, tmp_path_factory):
     while time.time() < deadline:
         try:
             if get(base, "/readyz")[0] == 200:
-                break
+                return proc, base
         except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        raise RuntimeError("gunicorn did not come up: " + proc.stderr.read().decode()[-2000:])
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("gunicorn did not come up: " + proc.stderr.read().decode()[-2000:])
+
+
+@pytest.fixture(scope="module")
+def server(spark, tmp_path_factory):
+    from export import store
+
+    root = tmp_path_factory.mktemp("served") / "snapshots"
+    first = build_snapshot(spark, root, "v1")
+    store.publish(root, first.name, keep=10)
+    config = load_config(env="local", environ={}, overrides={
+        "paths.snapshots": str(root), "serve.poll_seconds": 0.2, "serve.workers": 2,
+        "serve.session.backend": "redis"})
+    proc, base = start_server(config)
     yield {"base": base, "root": root, "first": first.name, "proc": proc}
     proc.terminate()
     proc.wait(timeout=20)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
 from conf import load_config
 from conf.schema import ExperimentConfig
 from lookup_server.experiments import assign
-from tests.lookup_server.conftest import REPO, free_port, get
+from tests.lookup_server.conftest import REPO, get, start_server
 
 EXPERIMENT = {"name": "home-trending", "variants": {"control": {"share": 0.7, "home_list": "user_recs"},
                                                     "trending": {"share": 0.3, "home_list": "trending:all"}}}
@@ -39,23 +38,11 @@ def test_shares_must_sum_to_one():
 
 @pytest.mark.spark
 def test_a_served_experiment_labels_answers_and_logs_impressions(server, tmp_path):
-    from lookup_server.commands import gunicorn_command
-
     config = load_config(env="local", environ={}, overrides={
         "paths.snapshots": str(server["root"]), "serve.workers": 2, "serve.experiment": EXPERIMENT,
         "serve.impressions_dir": str(tmp_path / "impressions")})
-    port = free_port()
-    argv, env = gunicorn_command(config, port)
-    proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = start_server(config)
     try:
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                if get(base, "/readyz")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
         experiment = ExperimentConfig(**EXPERIMENT)
         answers = {}
         for n in range(20):
