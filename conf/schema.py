@@ -116,6 +116,9 @@ class PopularityConfig(Section):
     trend_prior: float = Field(5.0, gt=0, description="pseudo-count that damps trends of rare items")
     top_n: int = Field(100, ge=1, description="items kept per list")
     category_depth: int = Field(1, ge=1, description="category path levels that name a per-category list")
+    segments: list[Literal["country", "device"]] = Field(
+        default_factory=lambda: ["country", "device"],
+        description="event columns whose values get their own recent list (cold start: scope 'country:GB')")
 
 
 class ContentConfig(Section):
@@ -204,6 +207,55 @@ class RerankConfig(Section):
     new_boost: float = Field(0.05, ge=0, description="for items created within new_days of the run date")
     new_days: int = Field(14, ge=0)
     margin_boosts: dict[str, float] = Field(default_factory=lambda: {"high": 0.05})
+
+
+RANKING_SOURCES = ("als", "ease", "item_knn", "fbt", "buy_again", "content", "category_popular",
+                   "category_trending", "popular_recent")
+
+
+class RankingConfig(Section):
+    """Candidates, features and the learning-to-rank model (models/candidates.py, features.py, ranker.py)."""
+
+    sources: list[str] = Field(default_factory=lambda: list(RANKING_SOURCES),
+                               description="candidate sources, merged per (user, item) with provenance")
+    candidates_per_source: int = Field(100, ge=1)
+    recent_items: int = Field(50, ge=1, description="the user's most recent items whose neighbours are candidates")
+    user_categories: int = Field(3, ge=1, description="the user's top categories for category_popular/trending")
+    label_days: int = Field(30, ge=1, description="training labels: purchases in the label_days before the "
+                                                  "cutoff; features as of the start of that window")
+    random_negatives: int = Field(10, ge=0, description="random catalog items added per training user")
+    max_train_users: int = Field(50_000, ge=1, description="users sampled (seeded) for the training set, which "
+                                                           "is collected to the driver")
+    rerank_pool: int = Field(300, ge=1, description="best-scored candidates per user handed to the re-ranker")
+    list_length: int = Field(100, ge=1, description="entries per final list")
+    params: dict[str, float | int | str] = Field(default_factory=lambda: {
+        "objective": "rank:ndcg", "n_estimators": 300, "learning_rate": 0.05, "max_depth": 6,
+        "min_child_weight": 1.0, "subsample": 0.8, "colsample_bytree": 0.8,
+        "lambdarank_pair_method": "topk", "lambdarank_num_pair_per_sample": 20, "tree_method": "hist"},
+        description="XGBRanker parameters (the seed comes from the top-level seed)")
+    output_files: int = Field(4, ge=1)
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(RANKING_SOURCES))
+        if unknown or not value:
+            raise ValueError(f"unknown or no ranking source(s) {unknown}; known: {', '.join(RANKING_SOURCES)}")
+        return value
+
+
+class GateConfig(Section):
+    """The quality gate: the run's final lists on a holdout window before the run date, before publishing."""
+
+    enabled: bool = True
+    holdout_days: int = Field(7, ge=1, description="the last days before the run date, held out of training")
+    k: int = Field(20, ge=1)
+    metrics: list[Literal["ndcg", "recall", "precision", "hit_rate", "map"]] = Field(
+        default_factory=lambda: ["ndcg", "recall"])
+    baselines: list[str] = Field(default_factory=lambda: ["popular_recent"],
+                                 description="single sources the final lists must not fall below")
+    baseline_tolerance: float = Field(0.0, ge=0, le=1, description="allowed shortfall against a baseline (share)")
+    previous_tolerance: float = Field(0.2, ge=0, le=1, description="allowed drop against the previous run (share)")
 
 
 class SnapshotConfig(Section):
@@ -298,6 +350,8 @@ class Config(Section):
     ease: EaseConfig = Field(default_factory=EaseConfig)
     ann: AnnConfig = Field(default_factory=AnnConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    ranking: RankingConfig = Field(default_factory=RankingConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
     rerank: RerankConfig = Field(default_factory=RerankConfig)
     snapshot: SnapshotConfig = Field(default_factory=SnapshotConfig)
     s3: S3Config = Field(default_factory=S3Config)

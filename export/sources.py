@@ -1,7 +1,8 @@
 """The run's Parquet outputs as builder inputs: one DataFrame of (key, item_id, score, reason, rank) per list.
 
-user_recs  <- {lake}/curated/ranked/dt=D/ when the ranking stage wrote it, else als_candidates
-             (reason "ranked" / "als")
+user_recs  <- {lake}/curated/ranked/dt=D/ (its reason codes) when the ranking stage wrote it and its
+             report says the quality gate passed, else als_candidates (reason "als"); a failed gate
+             stops the build
 similar    <- similar_items (reason "also_viewed" for co-occurrence, "similar_content" for content)
 fbt        <- fbt_pairs (reason "also_bought")
 popular    <- popularity, key "<list>:<scope>" ("recent:all", "trending:Home", ...), reason = the list
@@ -31,7 +32,15 @@ def read(spark: SparkSession, config: Config, run_date: dt.date) -> tuple[dict[s
         return path
 
     ranked = lake.curated(config.paths.lake, "ranked", run_date)
+    gate = (lake.read_json(spark, lake.report(config.paths.lake, "ranking", run_date)) or {}).get("gate")
+    if gate is not None and not gate.get("passed"):
+        raise SnapshotError(f"the ranking run of {run_date} failed its quality gate: "
+                            f"{'; '.join(gate.get('failures', []))}. Nothing is built from it; fix the run and "
+                            f"rerun `recs models --date {run_date}`")
     if lake.exists(spark, ranked):
+        if gate is None:
+            raise SnapshotError(f"{ranked} has no ranking report (an interrupted run?): rerun "
+                                f"`recs models --date {run_date} --only ranking`")
         users_path, users_reason = ranked, "ranked"
     else:
         users_path, users_reason = dataset("als_candidates"), "als"

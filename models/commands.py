@@ -11,9 +11,11 @@ from conf.loader import PROJECT_ROOT
 from models.als import AlsError
 from models.content import ContentError
 from models.evaluation import EvaluationError
+from models.gate import GateError
+from models.ranker import RankerError
 
-MODEL_JOBS = ("popularity", "item_similarity", "fbt_pairs", "content", "als")
-MODEL_ERRORS = (AlsError, ContentError, EvaluationError)
+MODEL_JOBS = ("popularity", "item_similarity", "fbt_pairs", "content", "als", "ranking")
+MODEL_ERRORS = (AlsError, ContentError, EvaluationError, GateError, RankerError)
 
 
 def register(sub) -> None:
@@ -32,7 +34,7 @@ def register(sub) -> None:
     ev.set_defaults(handler=run_eval)
 
     jobs = sub.add_parser(
-        "models", help="nightly model jobs for run dates: popularity, similarity, fbt, content, ALS + ANN",
+        "models", help="nightly model jobs for run dates: popularity, similarity, fbt, content, ALS + ANN, ranking",
         description="For each run date D, from curated events and catalog: " + ", ".join(MODEL_JOBS) +
                     "; each writes {lake}/curated/<job>/dt=D/ and a report.")
     from spark_jobs.commands import add_dates

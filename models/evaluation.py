@@ -43,7 +43,7 @@ class Split:
     train_events: DataFrame
     train: DataFrame        # interactions as of the day before the cutoff
     users: DataFrame        # evaluated users (user_id)
-    relevant: DataFrame     # user_id, item_id in the test window
+    relevant: DataFrame | None  # user_id, item_id in the test window (None: no test side)
     catalog: DataFrame
     n_train_items: int
 
@@ -52,26 +52,31 @@ def midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time())
 
 
-def temporal_split(events: DataFrame, catalog: DataFrame, config: Config, cutoff: dt.date, end: dt.date) -> Split:
-    """Cut events at the cutoff and derive train interactions, evaluated users and relevant sets."""
+def as_of(events: DataFrame, catalog: DataFrame, config: Config, cutoff: dt.date) -> Split:
+    """What is known at midnight starting `cutoff`: earlier events, interactions, their users (no test side)."""
     from spark_jobs.interactions import transform as interactions
 
+    train_events = events.filter(F.col("event_time") < F.lit(midnight(cutoff))).cache()
+    train = interactions(train_events, cutoff - dt.timedelta(days=1), config.interactions).cache()
+    return Split(cutoff, cutoff, train_events, train, train.select("user_id").distinct().cache(), None, catalog, 0)
+
+
+def temporal_split(events: DataFrame, catalog: DataFrame, config: Config, cutoff: dt.date, end: dt.date) -> Split:
+    """Cut events at the cutoff and derive train interactions, evaluated users and relevant sets."""
     if end < cutoff:
         raise EvaluationError(f"eval end {end} is before the cutoff {cutoff}")
-    train_events = events.filter(F.col("event_time") < F.lit(midnight(cutoff))).cache()
+    known = as_of(events, catalog, config, cutoff)
     test = events.filter((F.col("event_time") >= F.lit(midnight(cutoff)))
                          & (F.col("event_time") < F.lit(midnight(end + dt.timedelta(days=1)))))
-    train = interactions(train_events, cutoff - dt.timedelta(days=1), config.interactions).cache()
-    users = train.select("user_id").distinct()
     relevant = (test.filter(F.col("event_type") == config.eval.relevant_event)
-                .select("user_id", "item_id").distinct().join(users, "user_id").cache())
-    n_train_items = train.select("item_id").distinct().count()
+                .select("user_id", "item_id").distinct().join(known.users, "user_id").cache())
+    n_train_items = known.train.select("item_id").distinct().count()
     if n_train_items == 0 or relevant.limit(1).count() == 0:
         raise EvaluationError(f"nothing to evaluate: {n_train_items} train items before {cutoff}, and "
                               f"test users with {config.eval.relevant_event} events in {cutoff}..{end}: "
                               f"{relevant.select('user_id').distinct().count()}; check the dates against the data")
-    return Split(cutoff, end, train_events, train, relevant.select("user_id").distinct().cache(), relevant, catalog,
-                 n_train_items)
+    return Split(cutoff, end, known.train_events, known.train, relevant.select("user_id").distinct().cache(),
+                 relevant, catalog, n_train_items)
 
 
 def popular(split: Split, config: Config, days: int | None) -> DataFrame:
@@ -135,7 +140,21 @@ def source_lists(spark: SparkSession, name: str, split: Split, config: Config, n
 
 
 KNOWN_SOURCES = ("popular_all_time", "popular_recent", "buy_again", "item_knn", "content", "als_implicit",
-                 "als_spark", "ease")
+                 "als_spark", "ease", "ranked")
+
+
+def ranked_lists(spark: SparkSession, split: Split, config: Config, n: int, exclude_seen: bool,
+                 cache: dict) -> tuple[DataFrame, dict]:
+    """The full pipeline's final lists (candidates -> ranker -> re-ranking rules) and the ranker's summary."""
+    from models import candidates, ranking
+
+    model = ranking.train(spark, split.train_events, split.catalog, config, split.cutoff, exclude_seen, cache)
+    if ("fitted", split.cutoff) not in cache:
+        cache[("fitted", split.cutoff)] = candidates.fit(spark, split, config)
+    rules = ranking.mode_rules(config.rerank, exclude_seen)
+    lists = ranking.final_lists(spark, split, split.users, config, model, rules, exclude_seen, n,
+                                cache[("fitted", split.cutoff)])
+    return lists, {"importances": model.importances, "training": model.training}
 
 
 def score_lists(lists: DataFrame, split: Split, ks: list[int], exclude_seen: bool, categories: DataFrame,
@@ -160,10 +179,15 @@ def evaluate(spark: SparkSession, split: Split, config: Config, sources: list[st
     novelty = metrics.item_novelty(split.train).cache()
     results: dict = {mode: {} for mode in MODES}
     timings: dict[str, float] = {}
+    rankers: dict[str, dict] = {}
+    cache: dict = {}
     for name in sources:
         for mode, exclude_seen in MODES.items():
             began = time.perf_counter()
-            lists = source_lists(spark, name, split, config, n, exclude_seen)
+            if name == "ranked":
+                lists, rankers[mode] = ranked_lists(spark, split, config, n, exclude_seen, cache)
+            else:
+                lists = source_lists(spark, name, split, config, n, exclude_seen)
             if lists is None:
                 continue
             lists = lists.select(*LIST_COLUMNS).cache()
@@ -174,4 +198,5 @@ def evaluate(spark: SparkSession, split: Split, config: Config, sources: list[st
             progress(f"{name:18s} {mode:9s} NDCG@{n} {best['ndcg']:.4f}  ({timings[f'{name}/{mode}']:.0f} s)")
     users = {mode: next(iter(next(iter(r.values())).values()))["users"] if r else 0 for mode, r in results.items()}
     return {"cutoff": split.cutoff.isoformat(), "end": split.end.isoformat(), "ks": ks,
-            "train_items": split.n_train_items, "users": users, "results": results, "seconds": timings}
+            "train_items": split.n_train_items, "users": users, "results": results, "seconds": timings,
+            "rankers": rankers}

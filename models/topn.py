@@ -24,7 +24,8 @@ def without_seen(scored: DataFrame, seen: DataFrame) -> DataFrame:
     return scored.join(seen.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
 
 
-def from_neighbours(history: DataFrame, neighbours: DataFrame, n: int, exclude_seen: bool) -> DataFrame:
+def from_neighbours(history: DataFrame, neighbours: DataFrame, n: int, exclude_seen: bool,
+                    anchor: bool = False, seen: DataFrame | None = None) -> DataFrame:
     """Score items by sum over the user's items i of weight(u, i) * similarity(i, j).
 
     Args:
@@ -32,14 +33,20 @@ def from_neighbours(history: DataFrame, neighbours: DataFrame, n: int, exclude_s
         neighbours: item_id, neighbour_id, score (top-K per item).
         n: list length.
         exclude_seen: drop the user's own items.
+        anchor: also return `anchor`, the user's item that contributed most (provenance).
+        seen: the items excluded with exclude_seen (default: history).
     """
+    contribution = F.col("weight") * F.col("_sim")
+    aggregates = [F.sum(contribution).alias("score")]
+    if anchor:
+        aggregates.append(F.max_by("item_id", contribution).alias("anchor"))
     scored = (history.select("user_id", "item_id", "weight")
               .join(neighbours.select("item_id", "neighbour_id", F.col("score").alias("_sim")), "item_id")
               .groupBy("user_id", F.col("neighbour_id").alias("item_id"))
-              .agg(F.sum(F.col("weight") * F.col("_sim")).alias("score")))
+              .agg(*aggregates))
     if exclude_seen:
-        scored = without_seen(scored, history)
-    return top_n(scored, n).select(*LIST_COLUMNS)
+        scored = without_seen(scored, history if seen is None else seen)
+    return top_n(scored, n).select(*LIST_COLUMNS, *(["anchor"] if anchor else []))
 
 
 def from_global(users: DataFrame, ranked: DataFrame, seen: DataFrame, n: int, exclude_seen: bool) -> DataFrame:

@@ -82,6 +82,26 @@ def write_json(spark, path: str, payload: dict) -> None:
         stream.close()
 
 
+def read_json(spark, path: str) -> dict | None:
+    """The JSON object at `path`, or None when it does not exist."""
+    fs, hpath = _fs(spark, path)
+    if not fs.exists(hpath):
+        return None
+    stream = fs.open(hpath)
+    reader = spark.sparkContext._jvm.java.io.BufferedReader(spark.sparkContext._jvm.java.io.InputStreamReader(stream))
+    try:
+        return json.loads("\n".join(iter(reader.readLine, None)))
+    finally:
+        reader.close()
+
+
+def delete(spark, path: str) -> None:
+    """Remove `path` (recursively) if it exists."""
+    fs, hpath = _fs(spark, path)
+    if fs.exists(hpath):
+        fs.delete(hpath, True)
+
+
 def write_partition(df, path: str, files: int, sort_by: list[str]) -> None:
     """Overwrite one date partition with `df` as Parquet, laid out deterministically.
 

@@ -5,7 +5,8 @@
 - trending: rate over the last trend_days against the rate over the trend_baseline_days
             before them, (recent + prior) / (baseline scaled to the same length + prior)
 Weights are the interactions' event-type weights (a purchase counts more than a view).
-Lists: scope "all" and one per category prefix of popularity.category_depth levels.
+Lists: scope "all" and one per category prefix of popularity.category_depth levels; for cold
+start, a recent list per value of each popularity.segments event column (scope "country:GB").
 
 Reads  {lake}/curated/events/dt=<lookback..D>/, {lake}/curated/catalog/dt=D/
 Writes {lake}/curated/popularity/dt=D/  (list, scope, item_id, score, rank)
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -68,6 +70,21 @@ def category_prefix(depth: int) -> Column:
     return F.array_join(parts, " > ")
 
 
+def segment_lists(events: DataFrame, start: dt.datetime, end: dt.datetime, segments: list[str],
+                  weights: dict[str, float]) -> DataFrame:
+    """list "recent", scope "<column>:<value>", item_id, score: recent popularity within each segment."""
+    window = events.filter((F.col("event_time") >= F.lit(start)) & (F.col("event_time") < F.lit(end)))
+    parts = []
+    for column in segments:
+        value = F.trim(F.col(column))
+        parts.append(window.filter(value.isNotNull() & (value != ""))
+                     .groupBy(F.concat(F.lit(f"{column}:"), value).alias("scope"), "item_id")
+                     .agg(F.sum(event_weight(weights)).alias("score")).filter(F.col("score") > 0))
+    empty = events.sparkSession.createDataFrame([], "scope string, item_id string, score double")
+    return reduce(DataFrame.unionByName, parts, empty).select(F.lit("recent").alias("list"), "scope", "item_id",
+                                                              "score")
+
+
 def transform(events: DataFrame, catalog: DataFrame, run_date: dt.date, settings: PopularityConfig,
               weights: dict[str, float], lookback_days: int) -> DataFrame:
     """list, scope, item_id, score, rank: top popularity.top_n per (list, scope)."""
@@ -85,7 +102,8 @@ def transform(events: DataFrame, catalog: DataFrame, run_date: dt.date, settings
         per_category = with_scope.filter(F.col("_category") != "").select(
             F.lit(name).alias("list"), F.col("_category").alias("scope"), "item_id", "score")
         lists.append(overall.unionByName(per_category))
-    every = lists[0].unionByName(lists[1]).unionByName(lists[2])
+    every = lists[0].unionByName(lists[1]).unionByName(lists[2]).unionByName(
+        segment_lists(events, midnight_after(run_date, settings.recent_days), end, settings.segments, weights))
     keyed = every.withColumn("_key", F.concat_ws("\u0001", "list", "scope"))
     return top_n(keyed, settings.top_n, key="_key").select("list", "scope", "item_id", "score", "rank")
 

@@ -1,0 +1,140 @@
+"""Features per (user, candidate item), computed in Spark from what is known at a cutoff.
+
+Everything here reads only the view's events before its cutoff (models.evaluation.as_of), so
+training features computed at a past cutoff never see the label window after it.
+
+- per source s: s_score, s_rank, s_norm (score / the user's best score from s); n_sources
+- item:  item_pop_all, item_pop_recent, item_pop_week, item_trend, item_buyers, item_age_days, item_price
+- user:  user_events, user_items, user_purchases, user_orders, user_days_since_last, user_tenure_days,
+         user_mean_price, user_repeat_share
+- user x item: ui_weight, ui_events, ui_views, ui_carts, ui_purchases, ui_quantity, ui_purchase_days,
+         ui_days_since_last, ui_days_since_first, ui_last_event, ui_overdue
+- user x category / brand: uc_share, uc_purchases, ub_share; price_ratio
+Missing values stay null (NaN for XGBoost, which learns where they go).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from conf import Config
+from models.evaluation import Split, midnight
+from spark_jobs.popularity import item_scores
+
+EVENT_CODES = {"view": 1, "add_to_cart": 2, "remove_from_cart": 3, "purchase": 4}
+ITEM = ("item_pop_all", "item_pop_recent", "item_pop_week", "item_trend", "item_buyers", "item_age_days",
+        "item_price")
+USER = ("user_events", "user_items", "user_purchases", "user_orders", "user_days_since_last", "user_tenure_days",
+        "user_mean_price", "user_repeat_share")
+USER_ITEM = ("ui_weight", "ui_events", "ui_views", "ui_carts", "ui_purchases", "ui_quantity", "ui_purchase_days",
+             "ui_days_since_last", "ui_days_since_first", "ui_last_event", "ui_overdue")
+AFFINITY = ("uc_share", "uc_purchases", "ub_share", "price_ratio")
+RERANK_COLUMNS = ("category", "brand", "in_stock", "promoted", "created_at", "margin_tier", "purchased")
+
+
+def names(config: Config) -> list[str]:
+    """The feature columns, in the order the ranker sees them."""
+    per_source = [f"{s}_{kind}" for s in config.ranking.sources for kind in ("score", "rank", "norm")]
+    return per_source + ["n_sources", *ITEM, *USER, *USER_ITEM, *AFFINITY]
+
+
+def days_before(cutoff: dt.date, column: str) -> F.Column:
+    return (F.unix_timestamp(F.lit(midnight(cutoff))) - F.unix_timestamp(column)) / 86400.0
+
+
+def item_table(view: Split, recent: DataFrame, trending: DataFrame, config: Config) -> DataFrame:
+    weights = config.interactions.weights
+    all_time = item_scores(view.train_events, None, midnight(view.cutoff), weights)
+    week = item_scores(view.train_events, midnight(view.cutoff - dt.timedelta(days=7)), midnight(view.cutoff), weights)
+    stats = view.train_events.groupBy("item_id").agg(
+        F.countDistinct(F.when(F.col("event_type") == "purchase", F.col("user_id"))).cast("double")
+        .alias("item_buyers"), F.min("event_time").alias("_first"))
+    catalog = view.catalog.select("item_id", F.col("price").cast("double").alias("item_price"), "created_at")
+    first = F.least(F.col("_first"), F.col("created_at"))
+    return (catalog.join(stats, "item_id", "left")
+            .join(all_time.withColumnRenamed("score", "item_pop_all"), "item_id", "left")
+            .join(recent.withColumnRenamed("score", "item_pop_recent"), "item_id", "left")
+            .join(week.withColumnRenamed("score", "item_pop_week"), "item_id", "left")
+            .join(trending.withColumnRenamed("score", "item_trend"), "item_id", "left")
+            .withColumn("item_age_days", days_before(view.cutoff, first))
+            .select("item_id", *ITEM))
+
+
+def user_item_table(view: Split) -> DataFrame:
+    """Per (user, item) history: the interactions plus purchase days and the last event's type."""
+    code = F.create_map(*[x for k, v in EVENT_CODES.items() for x in (F.lit(k), F.lit(v))])[F.col("event_type")]
+    per_pair = view.train_events.groupBy("user_id", "item_id").agg(
+        F.countDistinct(F.when(F.col("event_type") == "purchase", F.to_date("event_time"))).cast("double")
+        .alias("ui_purchase_days"),
+        F.max_by(code, "event_time").cast("double").alias("ui_last_event"))
+    since_last = days_before(view.cutoff, "last_time")
+    span = (F.unix_timestamp("last_time") - F.unix_timestamp("first_time")) / 86400.0
+    interval = span / (F.col("ui_purchase_days") - 1)
+    return (view.train.join(per_pair, ["user_id", "item_id"], "left")
+            .select("user_id", "item_id", F.col("weight").alias("ui_weight"),
+                    *[F.col(c).cast("double").alias(a) for c, a in (
+                        ("n_events", "ui_events"), ("n_views", "ui_views"), ("n_carts", "ui_carts"),
+                        ("n_purchases", "ui_purchases"), ("quantity_purchased", "ui_quantity"))],
+                    "ui_purchase_days", since_last.alias("ui_days_since_last"),
+                    days_before(view.cutoff, "first_time").alias("ui_days_since_first"), "ui_last_event",
+                    F.when(F.col("ui_purchase_days") >= 2, since_last / F.greatest(interval, F.lit(1.0)))
+                    .alias("ui_overdue")))
+
+
+def user_table(view: Split, pairs: DataFrame) -> DataFrame:
+    purchases = view.train_events.filter(F.col("event_type") == "purchase")
+    orders = purchases.groupBy("user_id").agg(
+        F.countDistinct("order_id").cast("double").alias("user_orders"),
+        F.avg("price").alias("user_mean_price"))
+    totals = pairs.groupBy("user_id").agg(
+        F.sum("ui_events").alias("user_events"), F.count(F.lit(1)).cast("double").alias("user_items"),
+        F.sum("ui_purchases").alias("user_purchases"),
+        F.min("ui_days_since_last").alias("user_days_since_last"),
+        F.max("ui_days_since_first").alias("user_tenure_days"),
+        (F.sum(F.when(F.col("ui_purchase_days") >= 2, 1.0).otherwise(0.0))
+         / F.greatest(F.sum(F.when(F.col("ui_purchases") > 0, 1.0).otherwise(0.0)), F.lit(1.0)))
+        .alias("user_repeat_share"))
+    return totals.join(orders, "user_id", "left").select("user_id", *USER)
+
+
+def affinity_tables(view: Split, pairs: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(user, category) and (user, brand) shares of the user's interaction weight."""
+    meta = view.catalog.select("item_id", "category", "brand")
+    history = pairs.join(meta, "item_id")
+    user = Window.partitionBy("user_id")
+    by_category = (history.filter(F.col("category").isNotNull()).groupBy("user_id", "category")
+                   .agg(F.sum("ui_weight").alias("_w"), F.sum("ui_purchases").alias("uc_purchases"))
+                   .select("user_id", "category", (F.col("_w") / F.sum("_w").over(user)).alias("uc_share"),
+                           "uc_purchases"))
+    by_brand = (history.filter(F.col("brand").isNotNull()).groupBy("user_id", "brand")
+                .agg(F.sum("ui_weight").alias("_w"))
+                .select("user_id", "brand", (F.col("_w") / F.sum("_w").over(user)).alias("ub_share")))
+    return by_category, by_brand
+
+
+def build(candidates: DataFrame, view: Split, recent: DataFrame, trending: DataFrame, config: Config) -> DataFrame:
+    """candidates (models.candidates.merged) + every feature + the re-ranker's item attributes."""
+    user = Window.partitionBy("user_id")
+    frame = candidates
+    for s in config.ranking.sources:
+        if f"{s}_score" not in frame.columns:
+            frame = frame.withColumn(f"{s}_score", F.lit(None).cast("double")) \
+                .withColumn(f"{s}_rank", F.lit(None).cast("double"))
+        frame = frame.withColumn(f"{s}_norm", F.col(f"{s}_score") / F.max(F.abs(f"{s}_score")).over(user))
+    pairs = user_item_table(view).cache()
+    by_category, by_brand = affinity_tables(view, pairs)
+    meta = view.catalog.select("item_id", "category", "brand", "in_stock", "promoted", "created_at", "margin_tier")
+    frame = (frame.join(item_table(view, recent, trending, config), "item_id", "left")
+             .join(pairs, ["user_id", "item_id"], "left")
+             .join(user_table(view, pairs), "user_id", "left")
+             .join(meta, "item_id", "left")
+             .join(by_category, ["user_id", "category"], "left")
+             .join(by_brand, ["user_id", "brand"], "left")
+             .withColumn("price_ratio", F.col("item_price") / F.col("user_mean_price"))
+             .withColumn("purchased", F.coalesce(F.col("ui_purchases") > 0, F.lit(False))))
+    return frame.select("user_id", "item_id", *[F.col(c).cast("double") for c in names(config)],
+                        *RERANK_COLUMNS, "source", "anchor")
+

@@ -1,0 +1,155 @@
+"""The learning-to-rank model: XGBoost rank:ndcg over candidate features, and its scoring in Spark.
+
+fit() trains on a driver-sized pandas frame (sampled users, see models/ranking.py), seeded from
+the configuration. to_json()/from_json() keep the model with its feature list, parameters,
+config digest and feature importances (gain) in one document. rank() scores every user's candidates over user
+partitions in Spark (the model broadcast once), scales the scores to [0, 1] per user, hands the
+best ranking.rerank_pool candidates to the business rules (models/rerank.py) and returns the
+final lists with a reason code per item.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+
+from conf.schema import RankingConfig, RerankConfig
+from models.rerank import Candidate, rerank
+
+RANKED_DDL = "user_id string, item_id string, score float, rank int, reason string"
+MODEL_FORMAT = "xgboost-ubj-base64"
+REASONS = {"als": "for_you", "ease": "for_you", "buy_again": "buy_again", "popular_recent": "popular",
+           "item_knn": "similar_to:{}", "content": "similar_to:{}", "fbt": "bought_with:{}",
+           "category_popular": "popular_in:{}", "category_trending": "trending_in:{}", "random": "recommended"}
+
+
+class RankerError(RuntimeError):
+    """The ranker cannot be trained or loaded (no positive labels, a missing or foreign model file)."""
+
+
+@dataclass
+class Ranker:
+    model: bytes
+    features: list[str]
+    digest: str
+    params: dict
+    importances: dict[str, float] = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
+
+    def booster(self):
+        import xgboost as xgb
+
+        booster = xgb.Booster()
+        booster.load_model(bytearray(self.model))
+        return booster
+
+
+def fit(train: pd.DataFrame, features: list[str], settings: RankingConfig, seed: int, digest: str) -> Ranker:
+    """Train XGBRanker on rows (user_id, label, *features): one query group per user."""
+    import xgboost as xgb
+
+    if train.empty or train["label"].sum() == 0:
+        raise RankerError("no positive labels in the training window: nothing bought by users with candidates; "
+                          "widen ranking.label_days or check the dates against the data")
+    train = train.sort_values(["user_id", "item_id"], kind="stable").reset_index(drop=True)
+    qid = pd.factorize(train["user_id"])[0]
+    model = xgb.XGBRanker(**settings.params, random_state=seed, n_jobs=1)
+    model.fit(train[features].astype(np.float32), train["label"].to_numpy(np.float32), qid=qid)
+    booster = model.get_booster()
+    gain = booster.get_score(importance_type="gain")
+    total = sum(gain.values()) or 1.0
+    importances = {name: round(gain.get(name, 0.0) / total, 4) for name in features}
+    training = {"rows": len(train), "users": int(qid.max() + 1), "positives": int(train["label"].sum())}
+    return Ranker(bytes(booster.save_raw("ubj")), list(features), digest, dict(settings.params),
+                  dict(sorted(importances.items(), key=lambda kv: -kv[1])), training)
+
+
+def to_json(ranker: Ranker) -> dict:
+    """The ranker as one JSON document: metadata plus the XGBoost model (UBJSON, base64)."""
+    meta = {k: v for k, v in asdict(ranker).items() if k != "model"}
+    return {**meta, "format": MODEL_FORMAT, "model": base64.b64encode(ranker.model).decode()}
+
+
+def from_json(document: dict, digest: str | None = None) -> Ranker:
+    """The ranker of to_json(); with `digest`, refuse one trained under another configuration."""
+    if document.get("format") != MODEL_FORMAT:
+        raise RankerError(f"not a saved ranker (format {document.get('format')!r}, expected {MODEL_FORMAT})")
+    if digest is not None and document["digest"] != digest:
+        raise RankerError(f"the ranker was trained with config digest {document['digest']}, not {digest}: "
+                          "retrain it for this configuration")
+    fields = {k: document[k] for k in ("features", "digest", "params", "importances", "training")}
+    return Ranker(base64.b64decode(document["model"]), **fields)
+
+
+def reason(source: str | None, anchor) -> str:
+    template = REASONS.get(source or "random", "recommended")
+    return template.format(anchor) if "{}" in template and anchor else template.split(":")[0]
+
+
+def whole_users(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """Re-cut Arrow batches (rows sorted by user) so that no user is split across two chunks."""
+    carry = None
+    for batch in batches:
+        if carry is not None:
+            batch = pd.concat([carry, batch], ignore_index=True)
+        if batch.empty:
+            continue
+        last = batch["user_id"].iloc[-1]
+        tail = batch["user_id"] == last
+        carry = batch[tail]
+        if (~tail).any():
+            yield batch[~tail]
+    if carry is not None and not carry.empty:
+        yield carry
+
+
+def final_lists(chunk: pd.DataFrame, scores: np.ndarray, rules: RerankConfig, run_date: dt.date, n: int,
+                pool: int) -> pd.DataFrame:
+    """Per user: the best `pool` candidates by score, scaled to [0, 1], through the business rules."""
+    chunk = chunk.assign(_s=scores).sort_values(["user_id", "_s", "item_id"], ascending=[True, False, True])
+    out: dict[str, list] = {"user_id": [], "item_id": [], "score": [], "rank": [], "reason": []}
+    for user, rows in chunk.groupby("user_id", sort=False):
+        rows = rows.head(pool)
+        low, high = rows["_s"].min(), rows["_s"].max()
+        scaled = (rows["_s"] - low) / (high - low) if high > low else rows["_s"] * 0 + 1.0
+        candidates = [Candidate(item_id=r.item_id, score=float(s), reason=reason(r.source, r.anchor),
+                                category=r.category or "", brand=r.brand or "", in_stock=r.in_stock is not False,
+                                promoted=bool(r.promoted), created_at=None if pd.isna(r.created_at) else r.created_at,
+                                margin_tier=r.margin_tier, purchased=bool(r.purchased))
+                      for r, s in zip(rows.itertuples(index=False), scaled)]
+        for rank, c in enumerate(rerank(candidates, rules, run_date, n), start=1):
+            out["user_id"].append(user)
+            out["item_id"].append(c.item_id)
+            out["score"].append(c.score)
+            out["rank"].append(rank)
+            out["reason"].append(c.reason)
+    return pd.DataFrame({**out, "score": np.asarray(out["score"], np.float32),
+                         "rank": np.asarray(out["rank"], np.int32)})
+
+
+def rank(spark: SparkSession, frame: DataFrame, ranker: Ranker, rules: RerankConfig, run_date: dt.date,
+         n: int, pool: int) -> DataFrame:
+    """user_id, item_id, score, rank, reason: every user's final list, scored over user partitions."""
+    from models.features import RERANK_COLUMNS
+
+    payload = spark.sparkContext.broadcast(ranker.model)
+    features = ranker.features
+    rows = frame.select("user_id", "item_id", *features, *RERANK_COLUMNS, "source", "anchor") \
+        .repartition("user_id").sortWithinPartitions("user_id", "item_id")
+
+    def score(batches):
+        import xgboost as xgb
+
+        booster = xgb.Booster()
+        booster.load_model(bytearray(payload.value))
+        for chunk in whole_users(batches):
+            predicted = booster.inplace_predict(chunk[features].to_numpy(np.float32))
+            yield final_lists(chunk, predicted, rules, run_date, n, pool)
+
+    return rows.mapInPandas(score, RANKED_DDL)

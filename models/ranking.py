@@ -1,0 +1,111 @@
+"""The ranking stage end to end: candidates -> features -> XGBoost ranker -> business rules.
+
+train(): features as of (cutoff - ranking.label_days), labels = what users bought from there to
+the day before the cutoff (temporal_split over that window: the features never see the labels);
+users with a bought item are sampled (seeded, at most ranking.max_train_users) and each gets
+ranking.random_negatives random catalog items besides its candidates.
+final_lists(): the trained ranker over every user's candidates as of the cutoff, in Spark.
+Both modes of the protocol: `discovery` removes the user's own items from the candidates and
+the labels (the re-ranker then drops purchased items too); otherwise own items stay in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from conf import Config
+from conf.loader import config_digest
+from conf.schema import RerankConfig
+from models import candidates, features, ranker
+from models.evaluation import Split, temporal_split
+
+log = logging.getLogger(__name__)
+
+
+def mode_rules(rules: RerankConfig, discovery: bool) -> RerankConfig:
+    """The configured rules, with purchased items dropped (discovery) or allowed back (repeats)."""
+    if discovery:
+        return rules.model_copy(update={"drop_purchased": True, "rebuyable_categories": []})
+    return rules.model_copy(update={"drop_purchased": False})
+
+
+def is_discovery(rules: RerankConfig) -> bool:
+    """The nightly run's mode: discovery when every purchased item would be dropped anyway."""
+    return rules.drop_purchased and not rules.rebuyable_categories
+
+
+def random_items(users: DataFrame, catalog: DataFrame, k: int, seed: int) -> DataFrame:
+    """user_id, item_id: k seeded random catalog items per user (duplicates collapse)."""
+    items = catalog.select("item_id").distinct().withColumn("_i", F.row_number().over(Window.orderBy("item_id")) - 1)
+    n_items = items.count()
+    draws = users.select("user_id", F.explode(F.sequence(F.lit(1), F.lit(k))).alias("_j")).withColumn(
+        "_i", F.pmod(F.xxhash64("user_id", "_j", F.lit(seed)), F.lit(n_items)))
+    return draws.join(F.broadcast(items) if n_items <= 1_000_000 else items, "_i").select("user_id", "item_id") \
+        .distinct()
+
+
+def with_random(merged: DataFrame, users: DataFrame, catalog: DataFrame, k: int, seed: int) -> DataFrame:
+    if k == 0:
+        return merged
+    extra = random_items(users, catalog, k, seed).join(merged.select("user_id", "item_id"), ["user_id", "item_id"],
+                                                       "left_anti")
+    return merged.unionByName(extra.withColumn("n_sources", F.lit(0.0)).withColumn("source", F.lit("random")),
+                              allowMissingColumns=True)
+
+
+def labelled(frame: DataFrame, relevant: DataFrame) -> DataFrame:
+    return frame.join(relevant.select("user_id", "item_id", F.lit(1.0).alias("label")), ["user_id", "item_id"],
+                      "left").fillna(0.0, ["label"])
+
+
+def sample_users(users: DataFrame, limit: int, seed: int) -> DataFrame:
+    return users.select("user_id").withColumn("_h", F.xxhash64("user_id", F.lit(seed))).orderBy("_h", "user_id") \
+        .limit(limit).drop("_h")
+
+
+def train(spark: SparkSession, events: DataFrame, catalog: DataFrame, config: Config, cutoff: dt.date,
+          discovery: bool, cache: dict | None = None) -> ranker.Ranker:
+    """A ranker for lists made at `cutoff`, trained on the ranking.label_days before it.
+
+    `cache` (any dict) keeps the label window's split and fitted sources for a second call
+    with the same cutoff (the other mode).
+    """
+    settings = config.ranking
+    cache = {} if cache is None else cache
+    if ("window", cutoff) not in cache:
+        window = temporal_split(events, catalog, config, cutoff - dt.timedelta(days=settings.label_days),
+                                cutoff - dt.timedelta(days=1))
+        cache[("window", cutoff)] = (window, candidates.fit(spark, window, config))
+    window, fitted = cache[("window", cutoff)]
+    relevant = window.relevant
+    if discovery:
+        relevant = relevant.join(window.train.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
+    users = sample_users(relevant.select("user_id").distinct(), settings.max_train_users, config.seed).cache()
+    merged = with_random(candidates.merged(spark, fitted, window, users, config, discovery).cache(), users,
+                         catalog, settings.random_negatives, config.seed)
+    if discovery:
+        merged = merged.join(window.train.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
+    names = features.names(config)
+    frame = labelled(features.build(merged, window, fitted.recent, fitted.trending, config), relevant).cache()
+    with_positive = frame.groupBy("user_id").agg(F.max("label").alias("_p")).filter("_p > 0").select("user_id")
+    rows = frame.join(with_positive, "user_id").select("user_id", "item_id", "label", *names).toPandas()
+    log.info("ranker: %d training rows, %d users, %d positives (window %s..%s)", len(rows),
+             rows["user_id"].nunique(), int(rows["label"].sum()), window.cutoff, window.end)
+    frame.unpersist()
+    model = ranker.fit(rows, names, settings, config.seed, config_digest(config))
+    model.training.update(window_start=window.cutoff.isoformat(), window_end=window.end.isoformat(),
+                          discovery=discovery)
+    return model
+
+
+def final_lists(spark: SparkSession, view: Split, users: DataFrame, config: Config, model: ranker.Ranker,
+                rules: RerankConfig, discovery: bool, n: int, fitted: candidates.Fitted | None = None) -> DataFrame:
+    """user_id, item_id, score, rank, reason: the ranked, re-ranked lists as of view.cutoff."""
+    fitted = fitted or candidates.fit(spark, view, config)
+    merged = candidates.merged(spark, fitted, view, users, config, discovery)
+    frame = features.build(merged, view, fitted.recent, fitted.trending, config)
+    return ranker.rank(spark, frame, model, rules, view.cutoff - dt.timedelta(days=1), n, config.ranking.rerank_pool)

@@ -1,0 +1,95 @@
+"""Ranked per-user lists for one run date: candidates -> XGBoost ranker -> business rules, behind a quality gate.
+
+For run date D (models/ranking.py does the work):
+1. gate (gate.enabled): a ranker trained without the last gate.holdout_days days makes lists at
+   the holdout's first day; they are scored on the holdout against the gate's baselines and
+   the previous run's figures (models/gate.py). A failure writes the report (passed: false),
+   removes any earlier ranked output of D and raises GateError: nothing downstream publishes.
+2. the production ranker: trained on the ranking.label_days up to D, saved with its feature
+   list, parameters, importances and config digest;
+3. every user's final list (ranking.list_length) as of the end of D, with reason codes.
+
+Reads  {lake}/curated/events/dt=<lookback..D>/, {lake}/curated/catalog/dt=D/
+Writes {lake}/curated/ranked/dt=D/ (user_id, item_id, score, rank, reason),
+       {lake}/curated/ranker/dt=D/ranker.json (the model, base64, and its metadata),
+       {lake}/reports/ranking/dt=D/report.json (gate figures, importances, counts)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from conf import Config
+from models import gate, ranking
+from models.evaluation import as_of, temporal_split
+from models.ranker import to_json
+from spark_jobs import lake
+from spark_jobs.interactions import read_events
+
+log = logging.getLogger(__name__)
+JOB = "ranking"
+
+
+def previous_figures(spark: SparkSession, config: Config, run_date: dt.date) -> dict | None:
+    """The ranked lists' gate figures of the latest earlier run that passed, if any."""
+    root = f"{config.paths.lake.rstrip('/')}/reports/{JOB}"
+    for date in reversed([d for d in lake.list_dates(spark, root) if d < run_date]):
+        report = lake.read_json(spark, lake.report(config.paths.lake, JOB, date)) or {}
+        if report.get("gate", {}).get("passed"):
+            return {**report["gate"]["measured"]["ranked"], "run_date": date.isoformat()}
+    return None
+
+
+def run_gate(spark: SparkSession, config: Config, events, catalog, run_date: dt.date, discovery: bool) -> dict:
+    """Train without the holdout, score the holdout, compare; the gate section of the report."""
+    start = run_date - dt.timedelta(days=config.gate.holdout_days - 1)
+    split = temporal_split(events, catalog, config, start, run_date)
+    model = ranking.train(spark, split.train_events, catalog, config, start, discovery)
+    lists = ranking.final_lists(spark, split, split.users, config, model, config.rerank, discovery,
+                                config.gate.k).cache()
+    measured = gate.measure(spark, split, lists, config, discovery)
+    previous = previous_figures(spark, config, run_date)
+    failures = gate.check(measured, previous, config.gate)
+    lists.unpersist()
+    return {"passed": not failures, "failures": failures, "holdout": [start.isoformat(), run_date.isoformat()],
+            "k": config.gate.k, "measured": measured, "previous": previous}
+
+
+def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
+    """Gate, train, rank and write the lists of `run_date`."""
+    end = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
+    events = read_events(spark, config, run_date).filter(F.col("event_time") < F.lit(end)).cache()
+    catalog = spark.read.parquet(lake.curated(config.paths.lake, "catalog", run_date))
+    discovery = ranking.is_discovery(config.rerank)
+    out = {"ranked": lake.curated(config.paths.lake, "ranked", run_date),
+           "ranker": lake.curated(config.paths.lake, "ranker", run_date) + "/ranker.json"}
+    report = {"job": JOB, "run_date": run_date.isoformat(), "output": out, "discovery": discovery,
+              "gate": {"passed": True, "skipped": True}}
+    if config.gate.enabled:
+        report["gate"] = run_gate(spark, config, events, catalog, run_date, discovery)
+        if not report["gate"]["passed"]:
+            lake.delete(spark, out["ranked"])
+            lake.write_json(spark, lake.report(config.paths.lake, JOB, run_date), report)
+            raise gate.GateError(f"quality gate failed for {run_date}; nothing will be published: "
+                                 + "; ".join(report["gate"]["failures"])
+                                 + ". Look at the report " + lake.report(config.paths.lake, JOB, run_date)
+                                 + "; to publish anyway, raise the gate's tolerances or set gate.enabled false")
+    cutoff = run_date + dt.timedelta(days=1)
+    model = ranking.train(spark, events, catalog, config, cutoff, discovery)
+    lake.write_json(spark, out["ranker"], to_json(model))
+    view = as_of(events, catalog, config, cutoff)
+    lists = ranking.final_lists(spark, view, view.users, config, model, config.rerank, discovery,
+                                config.ranking.list_length)
+    lake.write_partition(lists, out["ranked"], config.ranking.output_files, ["user_id", "rank"])
+    counts = spark.read.parquet(out["ranked"]).agg(
+        F.countDistinct("user_id").alias("users"), F.count(F.lit(1)).alias("entries")).first().asDict()
+    report.update(counts, importances=model.importances, training=model.training)
+    lake.write_json(spark, lake.report(config.paths.lake, JOB, run_date), report)
+    log.info("ranking %s: %s", run_date, counts)
+    events.unpersist()
+    return report
+

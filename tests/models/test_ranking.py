@@ -1,0 +1,91 @@
+"""The ranking stage in Spark: features as of a cutoff, candidates with provenance, final lists under the rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pyspark.sql import functions as F
+
+from models import candidates, evaluation, features, ranking
+from spark_jobs import ingest
+from tests.helpers import ev, events_frame
+
+pytestmark = pytest.mark.spark
+CUTOFF = dt.date(2026, 11, 10)
+
+
+def at(day: int) -> dt.datetime:
+    return dt.datetime(2026, 11, day, 12)
+
+
+def test_features_see_nothing_from_the_cutoff_on(spark, make_config):
+    rows = [ev("1", "u1", "a", when=at(1)), ev("2", "u1", "a", when=at(5)), ev("3", "u1", "b", "view", at(6)),
+            ev("4", "u2", "a", when=at(7)),
+            ev("5", "u1", "b", when=at(10)), ev("6", "u1", "c", when=at(11)), ev("7", "u2", "a", when=at(12))]
+    catalog = spark.createDataFrame([(x, f"T {x}", "Cat > " + x, "B", 2.0, True, at(1), False, None) for x in "abc"],
+                                    "item_id string, title string, category string, brand string, price double, "
+                                    "in_stock boolean, created_at timestamp, promoted boolean, margin_tier string")
+    config = make_config(ranking__sources=["buy_again", "popular_recent"])
+    view = evaluation.as_of(events_frame(spark, rows), catalog, config, CUTOFF)
+    pairs = spark.createDataFrame([("u1", x) for x in "abc"], "user_id string, item_id string")
+    merged = pairs.select("*", F.lit(None).cast("double").alias("buy_again_score"),
+                          F.lit(None).cast("double").alias("buy_again_rank"),
+                          F.lit(None).cast("double").alias("popular_recent_score"),
+                          F.lit(None).cast("double").alias("popular_recent_rank"), F.lit(1.0).alias("n_sources"),
+                          F.lit("als").alias("source"), F.lit(None).cast("string").alias("anchor"))
+    fitted_recent = spark.createDataFrame([], "item_id string, score double")
+    got = {r.item_id: r for r in features.build(merged, view, fitted_recent, fitted_recent, config).collect()}
+    assert got["a"].ui_purchases == 2 and got["a"].ui_purchase_days == 2
+    assert got["a"].ui_days_since_last == pytest.approx(5.5)          # day 5 noon -> midnight of day 10
+    assert got["b"].ui_purchases == 0 and got["b"].ui_last_event == features.EVENT_CODES["view"]
+    assert got["c"].ui_events is None and got["c"].item_buyers is None   # c only appears after the cutoff
+    assert got["a"].item_buyers == 2                                       # u1 and u2 bought a before day 10
+    assert got["a"].user_purchases == 2 and got["a"].user_repeat_share == 1.0
+    assert got["a"].uc_share == pytest.approx(got["a"].ui_weight / (got["a"].ui_weight + got["b"].ui_weight))
+    assert got["a"].purchased and not got["b"].purchased
+    assert set(features.names(config)) <= set(got["a"].asDict())
+
+
+@pytest.fixture(scope="module")
+def sample(spark, tmp_path_factory):
+    """The committed synthetic sample, validated on the fly, with a small ranker configuration."""
+    from conf import load_config
+
+    lake = tmp_path_factory.mktemp("lake")
+    config = load_config(env="local", environ={}, overrides={
+        "paths.lake": str(lake), "spark.shuffle_partitions": 2, "ranking.params.n_estimators": 40,
+        "ranking.candidates_per_source": 40, "als.iterations": 5})
+    events, catalog, _ = ingest.read_validated(spark, config, config.eval.end)
+    return config, events.cache(), catalog.cache()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("discovery", [True, False])
+def test_final_lists_follow_the_rules_and_carry_reasons(spark, sample, discovery):
+    config, events, catalog = sample
+    config = config.model_copy(deep=True)
+    config.rerank.max_per_category, config.rerank.window = 2, 6
+    split = evaluation.temporal_split(events, catalog, config, config.eval.cutoff, config.eval.end)
+    model = ranking.train(spark, split.train_events, catalog, config, split.cutoff, discovery)
+    assert model.features == features.names(config) and model.training["positives"] > 0
+    rules = ranking.mode_rules(config.rerank, discovery)
+    fitted = candidates.fit(spark, split, config)
+    lists = ranking.final_lists(spark, split, split.users, config, model, rules, discovery, 20, fitted).cache()
+    rows = lists.join(catalog.select("item_id", "category", "in_stock"), "item_id").toPandas()
+
+    assert rows.groupby("user_id")["rank"].max().max() <= 20
+    assert rows["reason"].str.len().min() > 0 and rows["reason"].nunique() > 3
+    assert rows["in_stock"].all()
+    for _, user in rows.sort_values("rank").groupby("user_id"):
+        cats = user["category"].tolist()
+        assert all(max(cats[i:i + 6].count(c) for c in cats[i:i + 6]) <= 2 for i in range(len(cats)))
+        assert user["rank"].tolist() == list(range(1, len(user) + 1))
+    seen = split.train.select("user_id", "item_id")
+    overlap = lists.join(seen, ["user_id", "item_id"]).count()
+    assert (overlap == 0) if discovery else (overlap > 0)
+    relevant = split.relevant if not discovery else \
+        split.relevant.join(seen, ["user_id", "item_id"], "left_anti")
+    hits = lists.join(relevant, ["user_id", "item_id"]).count()
+    popular = evaluation.source_lists(spark, "popular_recent", split, config, 20, discovery)
+    assert hits > popular.join(relevant, ["user_id", "item_id"]).count()   # better than the recent best sellers
