@@ -5,7 +5,9 @@ the day before the cutoff (temporal_split over that window: the features never s
 users with a bought item are sampled (seeded, at most ranking.max_train_users) and each gets
 ranking.random_negatives random catalog items besides its candidates.
 final_lists(): the trained ranker over every user's candidates as of the cutoff, in Spark.
-Both modes of the protocol: `discovery` removes the user's own items from the candidates and
+The merged candidates and their features are checkpointed (localCheckpoint): their plans join
+nine sources and a dozen feature tables, and re-planning them whole runs the driver out of
+memory. Both modes of the protocol: `discovery` removes the user's own items from the candidates and
 the labels (the re-ranker then drops purchased items too); otherwise own items stay in.
 """
 
@@ -85,17 +87,17 @@ def train(spark: SparkSession, events: DataFrame, catalog: DataFrame, config: Co
     if discovery:
         relevant = relevant.join(window.train.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
     users = sample_users(relevant.select("user_id").distinct(), settings.max_train_users, config.seed).cache()
-    merged = with_random(candidates.merged(spark, fitted, window, users, config, discovery).cache(), users,
-                         catalog, settings.random_negatives, config.seed)
+    merged = with_random(candidates.merged(spark, fitted, window, users, config, discovery).localCheckpoint(),
+                         users, catalog, settings.random_negatives, config.seed)
     if discovery:
         merged = merged.join(window.train.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
     names = features.names(config)
-    frame = labelled(features.build(merged, window, fitted.recent, fitted.trending, config), relevant).cache()
+    frame = labelled(features.build(merged, window, fitted.recent, fitted.trending, config).localCheckpoint(),
+                     relevant)
     with_positive = frame.groupBy("user_id").agg(F.max("label").alias("_p")).filter("_p > 0").select("user_id")
     rows = frame.join(with_positive, "user_id").select("user_id", "item_id", "label", *names).toPandas()
     log.info("ranker: %d training rows, %d users, %d positives (window %s..%s)", len(rows),
              rows["user_id"].nunique(), int(rows["label"].sum()), window.cutoff, window.end)
-    frame.unpersist()
     model = ranker.fit(rows, names, settings, config.seed, config_digest(config))
     model.training.update(window_start=window.cutoff.isoformat(), window_end=window.end.isoformat(),
                           discovery=discovery)
@@ -106,6 +108,6 @@ def final_lists(spark: SparkSession, view: Split, users: DataFrame, config: Conf
                 rules: RerankConfig, discovery: bool, n: int, fitted: candidates.Fitted | None = None) -> DataFrame:
     """user_id, item_id, score, rank, reason: the ranked, re-ranked lists as of view.cutoff."""
     fitted = fitted or candidates.fit(spark, view, config)
-    merged = candidates.merged(spark, fitted, view, users, config, discovery)
-    frame = features.build(merged, view, fitted.recent, fitted.trending, config)
+    merged = candidates.merged(spark, fitted, view, users, config, discovery).localCheckpoint()
+    frame = features.build(merged, view, fitted.recent, fitted.trending, config).localCheckpoint()
     return ranker.rank(spark, frame, model, rules, view.cutoff - dt.timedelta(days=1), n, config.ranking.rerank_pool)

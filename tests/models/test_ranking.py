@@ -37,7 +37,7 @@ def test_features_see_nothing_from_the_cutoff_on(spark, make_config):
     fitted_recent = spark.createDataFrame([], "item_id string, score double")
     got = {r.item_id: r for r in features.build(merged, view, fitted_recent, fitted_recent, config).collect()}
     assert got["a"].ui_purchases == 2 and got["a"].ui_purchase_days == 2
-    assert got["a"].ui_days_since_last == pytest.approx(5.5)          # day 5 noon -> midnight of day 10
+    assert got["a"].ui_days_since_last == pytest.approx(4.5)          # day 5 noon -> midnight of day 10
     assert got["b"].ui_purchases == 0 and got["b"].ui_last_event == features.EVENT_CODES["view"]
     assert got["c"].ui_events is None and got["c"].item_buyers is None   # c only appears after the cutoff
     assert got["a"].item_buyers == 2                                       # u1 and u2 bought a before day 10
