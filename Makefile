@@ -9,7 +9,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export OPENBLAS_NUM_THREADS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv demo test lint samples clean eval bench-models bench-snapshot bench-serve
+.PHONY: venv demo test lint samples clean eval eval-synthetic bench-models bench-snapshot bench-serve
 
 venv: $(STAMP)
 
@@ -31,6 +31,12 @@ test: $(STAMP)
 eval: $(STAMP)
 	test -d var/raw/online_retail_full/events || $(BIN)/recs adapt online-retail --out var/raw/online_retail_full
 	$(BIN)/recs --env retail_full eval
+
+## eval-synthetic: the same on a generated shop of about 1 million events (conf/synthetic_1m.yaml)
+eval-synthetic: $(STAMP)
+	test -d var/raw/synthetic_1m/events || $(BIN)/recs generate --out var/raw/synthetic_1m --users 30000 \
+		--items 5000 --days 30 --start 2026-10-01 --format parquet
+	$(BIN)/recs --env synthetic_1m eval
 
 ## bench-models: implicit vs Spark MLlib ALS, and faiss IVF and HNSW vs exact search (prints ratios)
 bench-models: $(STAMP)

@@ -224,13 +224,14 @@ class RankingConfig(Section):
     label_days: int = Field(30, ge=1, description="training labels: purchases in the label_days before the "
                                                   "cutoff; features as of the start of that window")
     random_negatives: int = Field(10, ge=0, description="random catalog items added per training user")
-    max_train_users: int = Field(50_000, ge=1, description="users sampled (seeded) for the training set, which "
+    label_windows: int = Field(2, ge=1, description="consecutive label windows stacked into the training set")
+    max_train_users: int = Field(10_000, ge=1, description="users sampled (seeded) for the training set, which "
                                                            "is collected to the driver")
     rerank_pool: int = Field(300, ge=1, description="best-scored candidates per user handed to the re-ranker")
     list_length: int = Field(100, ge=1, description="entries per final list")
     params: dict[str, float | int | str] = Field(default_factory=lambda: {
-        "objective": "rank:ndcg", "n_estimators": 300, "learning_rate": 0.05, "max_depth": 6,
-        "min_child_weight": 1.0, "subsample": 0.8, "colsample_bytree": 0.8,
+        "objective": "rank:ndcg", "n_estimators": 300, "learning_rate": 0.05, "max_depth": 4,
+        "min_child_weight": 10.0, "subsample": 0.8, "colsample_bytree": 0.8,
         "lambdarank_pair_method": "topk", "lambdarank_num_pair_per_sample": 20, "tree_method": "hist"},
         description="XGBRanker parameters (the seed comes from the top-level seed)")
     output_files: int = Field(4, ge=1)

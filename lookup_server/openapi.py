@@ -37,7 +37,8 @@ def document(version: str = "1") -> dict:
         "paths": {
             "/v1/users/{user_id}/recommendations": get("Home page list", [
                 _path("user_id", "the visitor"), K, *OVERLAY,
-                _query("segment", {"type": "string"}, "a category for unknown users' popular list")]),
+                _query("segment", {"type": "string"}, "unknown users: the popular list of this segment, "
+                       "e.g. country:GB, device:mobile or a top-level category")]),
             "/v1/items/{item_id}/similar": get("Similar items (product page)", [
                 _path("item_id", "the product"), K, _query("max_price", {"type": "number", "minimum": 0}, "price cap"),
                 _query("category", {"type": "string"}, "category path prefix")]),

@@ -1,8 +1,9 @@
 """The ranking stage end to end: candidates -> features -> XGBoost ranker -> business rules.
 
-train(): features as of (cutoff - ranking.label_days), labels = what users bought from there to
-the day before the cutoff (temporal_split over that window: the features never see the labels);
-users with a bought item are sampled (seeded, at most ranking.max_train_users) and each gets
+train(): for each of ranking.label_windows consecutive windows of ranking.label_days before the
+cutoff, features as of the window's first day and labels = what users bought in the window
+(temporal_split over it: the features never see the labels); per window, users with a bought
+item are sampled (seeded, at most ranking.max_train_users) and each gets
 ranking.random_negatives random catalog items besides its candidates.
 final_lists(): the trained ranker over every user's candidates as of the cutoff, in Spark.
 The merged candidates and their features are checkpointed (localCheckpoint): their plans join
@@ -16,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -23,7 +25,7 @@ from conf import Config
 from conf.loader import config_digest
 from conf.schema import RerankConfig
 from models import candidates, features, ranker
-from models.evaluation import Split, temporal_split
+from models.evaluation import EvaluationError, Split, temporal_split
 
 log = logging.getLogger(__name__)
 
@@ -69,19 +71,25 @@ def sample_users(users: DataFrame, limit: int, seed: int) -> DataFrame:
         .limit(limit).drop("_h")
 
 
-def train(spark: SparkSession, events: DataFrame, catalog: DataFrame, config: Config, cutoff: dt.date,
-          discovery: bool, cache: dict | None = None) -> ranker.Ranker:
-    """A ranker for lists made at `cutoff`, trained on the ranking.label_days before it.
+def window_rows(spark: SparkSession, events: DataFrame, catalog: DataFrame, config: Config, cutoff: dt.date,
+                discovery: bool, cache: dict):
+    """Training rows (user_id, item_id, label, *features) of the label window ending the day before `cutoff`.
 
-    `cache` (any dict) keeps the label window's split and fitted sources for a second call
-    with the same cutoff (the other mode).
+    Features as of the window's first day; labels = what users bought in the window. Returns
+    None when the window has nothing to learn from (no history before it, or no purchases).
     """
     settings = config.ranking
-    cache = {} if cache is None else cache
     if ("window", cutoff) not in cache:
-        window = temporal_split(events, catalog, config, cutoff - dt.timedelta(days=settings.label_days),
-                                cutoff - dt.timedelta(days=1))
-        cache[("window", cutoff)] = (window, candidates.fit(spark, window, config))
+        try:
+            window = temporal_split(events, catalog, config, cutoff - dt.timedelta(days=settings.label_days),
+                                    cutoff - dt.timedelta(days=1))
+        except EvaluationError as err:
+            log.warning("ranker: skipping the label window before %s: %s", cutoff, err)
+            cache[("window", cutoff)] = None
+        else:
+            cache[("window", cutoff)] = (window, candidates.fit(spark, window, config))
+    if cache[("window", cutoff)] is None:
+        return None
     window, fitted = cache[("window", cutoff)]
     relevant = window.relevant
     if discovery:
@@ -91,16 +99,40 @@ def train(spark: SparkSession, events: DataFrame, catalog: DataFrame, config: Co
                          users, catalog, settings.random_negatives, config.seed)
     if discovery:
         merged = merged.join(window.train.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
-    names = features.names(config)
     frame = labelled(features.build(merged, window, fitted.recent, fitted.trending, config).localCheckpoint(),
                      relevant)
     with_positive = frame.groupBy("user_id").agg(F.max("label").alias("_p")).filter("_p > 0").select("user_id")
-    rows = frame.join(with_positive, "user_id").select("user_id", "item_id", "label", *names).toPandas()
+    rows = frame.join(with_positive, "user_id").select("user_id", "item_id", "label", *features.names(config))
+    rows = rows.toPandas()
     log.info("ranker: %d training rows, %d users, %d positives (window %s..%s)", len(rows),
              rows["user_id"].nunique(), int(rows["label"].sum()), window.cutoff, window.end)
-    model = ranker.fit(rows, names, settings, config.seed, config_digest(config))
-    model.training.update(window_start=window.cutoff.isoformat(), window_end=window.end.isoformat(),
-                          discovery=discovery)
+    return rows
+
+
+def train(spark: SparkSession, events: DataFrame, catalog: DataFrame, config: Config, cutoff: dt.date,
+          discovery: bool, cache: dict | None = None) -> ranker.Ranker:
+    """A ranker for lists made at `cutoff`, trained on the ranking.label_windows windows of
+    ranking.label_days before it (one query per user and window).
+
+    `cache` (any dict) keeps each label window's split and fitted sources for a second call
+    with the same cutoff (the other mode).
+    """
+    settings = config.ranking
+    cache = {} if cache is None else cache
+    parts, used = [], []
+    for n in range(settings.label_windows):
+        end = cutoff - dt.timedelta(days=n * settings.label_days)
+        rows = window_rows(spark, events, catalog, config, end, discovery, cache)
+        if rows is not None and not rows.empty:
+            parts.append(rows.assign(user_id=f"{n}|" + rows["user_id"]))
+            used.append([(end - dt.timedelta(days=settings.label_days)).isoformat(),
+                         (end - dt.timedelta(days=1)).isoformat()])
+    if not parts:
+        raise ranker.RankerError(f"no label window before {cutoff} has purchases to learn from: widen "
+                                 "ranking.label_days or check the dates against the data")
+    rows = pd.concat(parts, ignore_index=True)
+    model = ranker.fit(rows, features.names(config), settings, config.seed, config_digest(config))
+    model.training.update(windows=used, discovery=discovery)
     return model
 
 

@@ -65,3 +65,19 @@ def test_trending_compares_the_last_week_with_the_weeks_before(lists):
 def test_per_category_lists_use_the_top_category_level(lists):
     assert [i for i, _ in lists[("all_time", "Home")]] == ["old", "steady"]
     assert [i for i, _ in lists[("all_time", "Toys")]] == ["new"]
+
+
+def test_segment_lists_rank_recent_sales_within_each_country_and_device(spark):
+    base = [("g1", "u1", "tea", "GB", "mobile"), ("g2", "u2", "tea", "GB", "desktop"),
+            ("g3", "u3", "mug", "GB", "mobile"), ("f1", "u4", "wine", "FR", None), ("f2", "u5", "wine", " FR ", ""),
+            ("f3", "u6", "mug", "FR", None), ("x1", "u7", "mug", "", None)]
+    rows = [ev(e, u, i, when=days_ago(1)).asDict() | {"country": c, "device": d} for e, u, i, c, d in base]
+    rows.append(ev("old", "u8", "mug", when=days_ago(30)).asDict() | {"country": "GB", "device": "mobile"})
+    out = popularity.segment_lists(events_frame(spark, rows), END - dt.timedelta(days=7), END,
+                                   ["country", "device"], {"purchase": 5.0})
+    got = {}
+    for r in out.collect():
+        assert r.list == "recent"
+        got.setdefault(r.scope, {})[r.item_id] = r.score
+    assert got == {"country:GB": {"tea": 10.0, "mug": 5.0}, "country:FR": {"wine": 10.0, "mug": 5.0},
+                   "device:mobile": {"tea": 5.0, "mug": 5.0}, "device:desktop": {"tea": 5.0}}

@@ -1,0 +1,74 @@
+"""The nightly ranking job on the committed synthetic sample: lists, the saved ranker, the quality gate."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pyspark.sql import functions as F
+
+from conf import load_config
+from conf.loader import config_digest
+from export import sources
+from export.builder import SnapshotError
+from models import features, gate, ranker
+from spark_jobs import ingest, lake
+from spark_jobs import ranking as job
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+RUN_DATE = dt.date(2026, 11, 14)
+
+
+@pytest.fixture(scope="module")
+def lake_config(spark, tmp_path_factory):
+    """The sample's events and catalog, validated, as curated partitions in a fresh lake."""
+    config = load_config(env="local", environ={}, overrides={
+        "paths.lake": str(tmp_path_factory.mktemp("lake")), "spark.shuffle_partitions": 2,
+        "ranking.params.n_estimators": 40, "ranking.candidates_per_source": 40, "ranking.list_length": 30,
+        "als.iterations": 5})
+    events, catalog, _ = ingest.read_validated(spark, config, RUN_DATE)
+    events.withColumn("dt", F.to_date("event_time")).write.partitionBy("dt").parquet(
+        lake.curated(config.paths.lake, "events"))
+    catalog.write.parquet(lake.curated(config.paths.lake, "catalog", RUN_DATE))
+    return config
+
+
+@pytest.fixture(scope="module")
+def passed(spark, lake_config):
+    return job.main(spark, lake_config, RUN_DATE)
+
+
+def test_a_run_writes_ranked_lists_its_ranker_and_a_passing_gate(spark, lake_config, passed):
+    gate_figures = passed["gate"]
+    assert gate_figures["passed"] and not gate_figures["failures"]
+    ours, baseline = gate_figures["measured"]["ranked"], gate_figures["measured"]["popular_recent"]
+    assert ours["ndcg"] >= baseline["ndcg"] and ours["recall"] >= baseline["recall"]
+
+    ranked = spark.read.parquet(passed["output"]["ranked"])
+    users = spark.read.parquet(lake.curated(lake_config.paths.lake, "events")).select("user_id").distinct()
+    assert ranked.select("user_id").distinct().count() == users.count() == passed["users"]
+    per_user = ranked.groupBy("user_id").agg(F.max("rank").alias("last"), F.count(F.lit(1)).alias("n"))
+    assert per_user.filter((F.col("last") != F.col("n")) | (F.col("n") > 30)).count() == 0
+    assert ranked.filter(F.col("reason").isNull() | (F.col("reason") == "")).count() == 0
+
+    saved = ranker.from_json(lake.read_json(spark, passed["output"]["ranker"]), config_digest(lake_config))
+    assert saved.features == features.names(lake_config) and set(saved.importances) == set(saved.features)
+    assert saved.training["positives"] > 0 and sum(saved.importances.values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_a_broken_model_fails_the_gate_and_nothing_is_published(spark, lake_config, passed, monkeypatch):
+    real_fit = ranker.fit
+
+    def fit_on_shuffled_labels(train, *args, **kwargs):       # a broken model: labels unrelated to the rows
+        broken = train.assign(label=train["label"].sample(frac=1.0, random_state=7).to_numpy())
+        return real_fit(broken, *args, **kwargs)
+
+    monkeypatch.setattr(ranker, "fit", fit_on_shuffled_labels)
+    with pytest.raises(gate.GateError, match=r"ndcg@20 of the ranked lists [0-9.]+ is below") as failure:
+        job.main(spark, lake_config, RUN_DATE)
+    assert "nothing will be published" in str(failure.value)
+    assert not lake.exists(spark, passed["output"]["ranked"])            # this date's earlier lists are gone too
+    report = lake.read_json(spark, lake.report(lake_config.paths.lake, "ranking", RUN_DATE))
+    assert report["gate"]["passed"] is False and report["gate"]["failures"]
+    with pytest.raises(SnapshotError, match="failed its quality gate"):
+        sources.read(spark, lake_config, RUN_DATE)
