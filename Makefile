@@ -34,8 +34,8 @@ eval: $(STAMP)
 
 ## eval-synthetic: the same on a generated shop of about 1 million events (conf/synthetic_1m.yaml)
 eval-synthetic: $(STAMP)
-	test -d var/raw/synthetic_1m/events || $(BIN)/recs generate --out var/raw/synthetic_1m --users 30000 \
-		--items 5000 --days 30 --start 2026-10-01 --format parquet
+	test -d var/raw/synthetic_1m/events || $(BIN)/recs generate --out var/raw/synthetic_1m --users 15000 \
+		--items 3000 --days 60 --start 2026-09-01 --format parquet
 	$(BIN)/recs --env synthetic_1m eval
 
 ## bench-models: implicit vs Spark MLlib ALS, and faiss IVF and HNSW vs exact search (prints ratios)

@@ -8,6 +8,8 @@ For run date D (models/ranking.py does the work):
 2. the production ranker: trained on the ranking.label_days up to D, saved with its feature
    list, parameters, importances and config digest;
 3. every user's final list (ranking.list_length) as of the end of D, with reason codes.
+With too little history for a holdout or a label window (a new shop), the job writes a report
+saying why it skipped and no lists: the snapshot then serves the ALS lists (export/sources.py).
 
 Reads  {lake}/curated/events/dt=<lookback..D>/, {lake}/curated/catalog/dt=D/
 Writes {lake}/curated/ranked/dt=D/ (user_id, item_id, score, rank, reason),
@@ -25,8 +27,8 @@ from pyspark.sql import functions as F
 
 from conf import Config
 from models import gate, ranking
-from models.evaluation import as_of, temporal_split
-from models.ranker import to_json
+from models.evaluation import EvaluationError, as_of, temporal_split
+from models.ranker import RankerError, to_json
 from spark_jobs import lake
 from spark_jobs.interactions import read_events
 
@@ -69,17 +71,25 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
            "ranker": lake.curated(config.paths.lake, "ranker", run_date) + "/ranker.json"}
     report = {"job": JOB, "run_date": run_date.isoformat(), "output": out, "discovery": discovery,
               "gate": {"passed": True, "skipped": True}}
-    if config.gate.enabled:
-        report["gate"] = run_gate(spark, config, events, catalog, run_date, discovery)
-        if not report["gate"]["passed"]:
-            lake.delete(spark, out["ranked"])
-            lake.write_json(spark, lake.report(config.paths.lake, JOB, run_date), report)
-            raise gate.GateError(f"quality gate failed for {run_date}; nothing will be published: "
-                                 + "; ".join(report["gate"]["failures"])
-                                 + ". Look at the report " + lake.report(config.paths.lake, JOB, run_date)
-                                 + "; to publish anyway, raise the gate's tolerances or set gate.enabled false")
-    cutoff = run_date + dt.timedelta(days=1)
-    model = ranking.train(spark, events, catalog, config, cutoff, discovery)
+    try:
+        if config.gate.enabled:
+            report["gate"] = run_gate(spark, config, events, catalog, run_date, discovery)
+            if not report["gate"]["passed"]:
+                lake.delete(spark, out["ranked"])
+                lake.write_json(spark, lake.report(config.paths.lake, JOB, run_date), report)
+                raise gate.GateError(f"quality gate failed for {run_date}; nothing will be published: "
+                                     + "; ".join(report["gate"]["failures"])
+                                     + ". Look at the report " + lake.report(config.paths.lake, JOB, run_date)
+                                     + "; to publish anyway, raise the gate's tolerances or set gate.enabled false")
+        cutoff = run_date + dt.timedelta(days=1)
+        model = ranking.train(spark, events, catalog, config, cutoff, discovery)
+    except (EvaluationError, RankerError) as err:      # too little history yet: the snapshot uses ALS lists
+        log.warning("ranking %s skipped: %s", run_date, err)
+        lake.delete(spark, out["ranked"])
+        report = {"job": JOB, "run_date": run_date.isoformat(), "output": {}, "skipped": str(err)}
+        lake.write_json(spark, lake.report(config.paths.lake, JOB, run_date), report)
+        events.unpersist()
+        return report
     lake.write_json(spark, out["ranker"], to_json(model))
     view = as_of(events, catalog, config, cutoff)
     lists = ranking.final_lists(spark, view, view.users, config, model, config.rerank, discovery,
