@@ -224,7 +224,7 @@ class RankingConfig(Section):
     label_days: int = Field(30, ge=1, description="training labels: purchases in the label_days before the "
                                                   "cutoff; features as of the start of that window")
     random_negatives: int = Field(10, ge=0, description="random catalog items added per training user")
-    label_windows: int = Field(2, ge=1, description="consecutive label windows stacked into the training set")
+    label_windows: int = Field(3, ge=1, description="consecutive label windows stacked into the training set")
     max_train_users: int = Field(10_000, ge=1, description="users sampled (seeded) for the training set, which "
                                                            "is collected to the driver")
     rerank_pool: int = Field(300, ge=1, description="best-scored candidates per user handed to the re-ranker")

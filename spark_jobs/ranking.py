@@ -61,6 +61,16 @@ def run_gate(spark: SparkSession, config: Config, events, catalog, run_date: dt.
             "k": config.gate.k, "measured": measured, "previous": previous}
 
 
+def release(spark: SparkSession, events) -> None:
+    """Drop the cached splits and models of a finished stage (the gate), keeping the run's events.
+
+    Each stage caches its windows' events, interactions and fitted sources; held together in one
+    local session they leave too little execution memory for the next stage's sorts.
+    """
+    spark.catalog.clearCache()
+    events.cache()
+
+
 def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
     """Gate, train, rank and write the lists of `run_date`."""
     end = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
@@ -74,6 +84,7 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
     try:
         if config.gate.enabled:
             report["gate"] = run_gate(spark, config, events, catalog, run_date, discovery)
+            release(spark, events)
             if not report["gate"]["passed"]:
                 lake.delete(spark, out["ranked"])
                 lake.write_json(spark, lake.report(config.paths.lake, JOB, run_date), report)
@@ -88,7 +99,7 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
         lake.delete(spark, out["ranked"])
         report = {"job": JOB, "run_date": run_date.isoformat(), "output": {}, "skipped": str(err)}
         lake.write_json(spark, lake.report(config.paths.lake, JOB, run_date), report)
-        events.unpersist()
+        spark.catalog.clearCache()
         return report
     lake.write_json(spark, out["ranker"], to_json(model))
     view = as_of(events, catalog, config, cutoff)
@@ -100,6 +111,6 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
     report.update(counts, importances=model.importances, training=model.training)
     lake.write_json(spark, lake.report(config.paths.lake, JOB, run_date), report)
     log.info("ranking %s: %s", run_date, counts)
-    events.unpersist()
+    spark.catalog.clearCache()
     return report
 

@@ -19,7 +19,7 @@ def spark(tmp_path_factory):
     from spark_jobs.session import get_spark
 
     config = load_config(env="local", environ={}, overrides={
-        "spark.master": "local[2]", "spark.shuffle_partitions": 2,
+        "spark.master": "local[2]", "spark.shuffle_partitions": 2, "spark.driver_memory": "3g",
         "spark.local_dir": str(tmp_path_factory.mktemp("spark-local")),
         "spark.extra": {"spark.sql.warehouse.dir": str(tmp_path_factory.mktemp("warehouse"))},
     })

@@ -47,6 +47,13 @@ def test_features_see_nothing_from_the_cutoff_on(spark, make_config):
     assert set(features.names(config)) <= set(got["a"].asDict())
 
 
+@pytest.fixture(scope="module", autouse=True)
+def released(spark):
+    """The ranking stage caches splits and fitted sources: free them for the modules after this one."""
+    yield
+    spark.catalog.clearCache()
+
+
 @pytest.fixture(scope="module")
 def sample(spark, tmp_path_factory):
     """The committed synthetic sample, validated on the fly, with a small ranker configuration."""
