@@ -136,11 +136,11 @@ def in_user_categories(history: DataFrame, scores: DataFrame, categories: DataFr
     weights = (history.join(categories, "item_id").filter(F.col("category") != "")
                .groupBy("user_id", "category").agg(F.sum("weight").alias("_w")))
     user = Window.partitionBy("user_id")
-    shares = (weights.withColumn("_share", F.col("_w") / F.sum("_w").over(user))
+    shares = (weights.withColumn("_share", F.try_divide(F.col("_w"), F.sum("_w").over(user)))
               .withColumn("_c", F.row_number().over(user.orderBy(F.col("_w").desc(), "category")))
               .filter(F.col("_c") <= top_categories))
     best_in_category = top_n(scores.join(categories, "item_id").withColumn(
-        "score", F.col("score") / F.max("score").over(Window.partitionBy("category"))), n, key="category")
+        "score", F.try_divide(F.col("score"), F.max("score").over(Window.partitionBy("category")))), n, key="category")
     scored = shares.join(best_in_category.select("category", "item_id", F.col("score").alias("_s")), "category") \
         .select("user_id", "item_id", (F.col("_share") * F.col("_s")).alias("score"), F.col("category").alias("anchor"))
     if exclude_seen:

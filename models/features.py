@@ -10,7 +10,7 @@ training features computed at a past cutoff never see the label window after it.
 - user x item: ui_weight, ui_events, ui_views, ui_carts, ui_purchases, ui_quantity, ui_purchase_days,
          ui_days_since_last, ui_days_since_first, ui_last_event, ui_overdue
 - user x category / brand: uc_share, uc_purchases, ub_share; price_ratio
-Missing values stay null (NaN for XGBoost, which learns where they go).
+Missing values stay null (NaN for XGBoost, which learns where they go); so do ratios over zero.
 """
 
 from __future__ import annotations
@@ -107,11 +107,11 @@ def affinity_tables(view: Split, pairs: DataFrame) -> tuple[DataFrame, DataFrame
     user = Window.partitionBy("user_id")
     by_category = (history.filter(F.col("category").isNotNull()).groupBy("user_id", "category")
                    .agg(F.sum("ui_weight").alias("_w"), F.sum("ui_purchases").alias("uc_purchases"))
-                   .select("user_id", "category", (F.col("_w") / F.sum("_w").over(user)).alias("uc_share"),
+                   .select("user_id", "category", F.try_divide(F.col("_w"), F.sum("_w").over(user)).alias("uc_share"),
                            "uc_purchases"))
     by_brand = (history.filter(F.col("brand").isNotNull()).groupBy("user_id", "brand")
                 .agg(F.sum("ui_weight").alias("_w"))
-                .select("user_id", "brand", (F.col("_w") / F.sum("_w").over(user)).alias("ub_share")))
+                .select("user_id", "brand", F.try_divide(F.col("_w"), F.sum("_w").over(user)).alias("ub_share")))
     return by_category, by_brand
 
 
@@ -123,7 +123,7 @@ def build(candidates: DataFrame, view: Split, recent: DataFrame, trending: DataF
         if f"{s}_score" not in frame.columns:
             frame = frame.withColumn(f"{s}_score", F.lit(None).cast("double")) \
                 .withColumn(f"{s}_rank", F.lit(None).cast("double"))
-        frame = frame.withColumn(f"{s}_norm", F.col(f"{s}_score") / F.max(F.abs(f"{s}_score")).over(user))
+        frame = frame.withColumn(f"{s}_norm", F.try_divide(F.col(f"{s}_score"), F.max(F.abs(f"{s}_score")).over(user)))
     pairs = user_item_table(view).cache()
     by_category, by_brand = affinity_tables(view, pairs)
     meta = view.catalog.select("item_id", "category", "brand", "in_stock", "promoted", "created_at", "margin_tier")
@@ -133,7 +133,7 @@ def build(candidates: DataFrame, view: Split, recent: DataFrame, trending: DataF
              .join(meta, "item_id", "left")
              .join(by_category, ["user_id", "category"], "left")
              .join(by_brand, ["user_id", "brand"], "left")
-             .withColumn("price_ratio", F.col("item_price") / F.col("user_mean_price"))
+             .withColumn("price_ratio", F.try_divide(F.col("item_price"), F.col("user_mean_price")))
              .withColumn("purchased", F.coalesce(F.col("ui_purchases") > 0, F.lit(False))))
     return frame.select("user_id", "item_id", *[F.col(c).cast("double") for c in names(config)],
                         *RERANK_COLUMNS, "source", "anchor")
