@@ -68,7 +68,7 @@ def sample(spark, tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("discovery", [True, False])
+@pytest.mark.parametrize("discovery", [False])   # discovery: tests/spark_jobs/test_ranking_job.py (the default)
 def test_final_lists_follow_the_rules_and_carry_reasons(spark, sample, discovery):
     config, events, catalog = sample
     config = config.model_copy(deep=True)
