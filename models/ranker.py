@@ -111,7 +111,11 @@ def whole_users(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
 
 def final_lists(chunk: pd.DataFrame, scores: np.ndarray, rules: RerankConfig, run_date: dt.date, n: int,
                 pool: int) -> pd.DataFrame:
-    """Per user: the best `pool` candidates by score, scaled to [0, 1], through the business rules."""
+    """Per user: the best `pool` candidates by score, scaled to [0, 1], through the business rules.
+
+    The stored score of each entry is at most the one above it (snapshots hold lists in
+    descending score order; the rules' caps and boosts can move a higher score down).
+    """
     chunk = chunk.assign(_s=scores).sort_values(["user_id", "_s", "item_id"], ascending=[True, False, True])
     out: dict[str, list] = {"user_id": [], "item_id": [], "score": [], "rank": [], "reason": []}
     for user, rows in chunk.groupby("user_id", sort=False):
@@ -123,10 +127,12 @@ def final_lists(chunk: pd.DataFrame, scores: np.ndarray, rules: RerankConfig, ru
                                 promoted=bool(r.promoted), created_at=None if pd.isna(r.created_at) else r.created_at,
                                 margin_tier=r.margin_tier, purchased=bool(r.purchased))
                       for r, s in zip(rows.itertuples(index=False), scaled)]
+        ceiling = float("inf")
         for rank, c in enumerate(rerank(candidates, rules, run_date, n), start=1):
+            ceiling = min(ceiling, c.score)     # an item held back by a cap keeps the order: scores never rise
             out["user_id"].append(user)
             out["item_id"].append(c.item_id)
-            out["score"].append(c.score)
+            out["score"].append(ceiling)
             out["rank"].append(rank)
             out["reason"].append(c.reason)
     return pd.DataFrame({**out, "score": np.asarray(out["score"], np.float32),

@@ -99,3 +99,15 @@ def test_reason_codes_name_the_source_and_its_anchor():
     assert ranker.reason("ease", None) == "for_you"
     assert ranker.reason("fbt", None) == "bought_with"
     assert ranker.reason(None, None) == "recommended"
+
+
+def test_an_item_held_back_by_a_cap_never_raises_the_stored_score():
+    rules = load_config(env="local", environ={}).rerank.model_copy(update={"max_per_category": 1, "window": 2})
+    chunk = pd.DataFrame({
+        "user_id": ["u"] * 4, "item_id": ["a", "b", "c", "d"], "category": ["X", "X", "Y", "Z"],
+        "brand": [None] * 4, "in_stock": [True] * 4, "promoted": [False] * 4, "created_at": [pd.NaT] * 4,
+        "margin_tier": [None] * 4, "purchased": [False] * 4, "source": ["als"] * 4, "anchor": [None] * 4})
+    out = ranker.final_lists(chunk, np.array([4.0, 3.0, 2.0, 1.0]), rules, dt.date(2026, 11, 14), n=10, pool=10)
+    assert out["item_id"].tolist() == ["a", "c", "b", "d"]        # b waits one slot for the X cap
+    assert out["score"].is_monotonic_decreasing
+    assert out["score"].tolist()[1] == out["score"].tolist()[2]   # b is stored at c's score, not above it

@@ -88,6 +88,7 @@ def test_final_lists_follow_the_rules_and_carry_reasons(spark, sample, discovery
         cats = user["category"].tolist()
         assert all(max(cats[i:i + 6].count(c) for c in cats[i:i + 6]) <= 2 for i in range(len(cats)))
         assert user["rank"].tolist() == list(range(1, len(user) + 1))
+        assert user["score"].is_monotonic_decreasing        # stored lists read in score order
     seen = split.train.select("user_id", "item_id")
     overlap = lists.join(seen, ["user_id", "item_id"]).count()
     assert (overlap == 0) if discovery else (overlap > 0)
