@@ -20,6 +20,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
 from conf.schema import RankingConfig, RerankConfig
+from models.features import RERANK_COLUMNS
 from models.rerank import Candidate, rerank
 
 RANKED_DDL = "user_id string, item_id string, score float, rank int, reason string"
@@ -142,8 +143,6 @@ def final_lists(chunk: pd.DataFrame, scores: np.ndarray, rules: RerankConfig, ru
 def rank(spark: SparkSession, frame: DataFrame, ranker: Ranker, rules: RerankConfig, run_date: dt.date,
          n: int, pool: int) -> DataFrame:
     """user_id, item_id, score, rank, reason: every user's final list, scored over user partitions."""
-    from models.features import RERANK_COLUMNS
-
     payload = spark.sparkContext.broadcast(ranker.model)
     features = ranker.features
     rows = frame.select("user_id", "item_id", *features, *RERANK_COLUMNS, "source", "anchor") \

@@ -71,6 +71,12 @@ def release(spark: SparkSession, events) -> None:
     events.cache()
 
 
+def withdraw(spark: SparkSession, config: Config, run_date: dt.date, report: dict) -> None:
+    """No lists for `run_date`: remove any earlier ranked output of it and write the report saying why."""
+    lake.delete(spark, lake.curated(config.paths.lake, "ranked", run_date))
+    lake.write_json(spark, lake.report(config.paths.lake, JOB, run_date), report)
+
+
 def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
     """Gate, train, rank and write the lists of `run_date`."""
     end = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
@@ -86,8 +92,7 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
             report["gate"] = run_gate(spark, config, events, catalog, run_date, discovery)
             release(spark, events)
             if not report["gate"]["passed"]:
-                lake.delete(spark, out["ranked"])
-                lake.write_json(spark, lake.report(config.paths.lake, JOB, run_date), report)
+                withdraw(spark, config, run_date, report)
                 raise gate.GateError(f"quality gate failed for {run_date}; nothing will be published: "
                                      + "; ".join(report["gate"]["failures"])
                                      + ". Look at the report " + lake.report(config.paths.lake, JOB, run_date)
@@ -96,9 +101,8 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
         model = ranking.train(spark, events, catalog, config, cutoff, discovery)
     except (EvaluationError, RankerError) as err:      # too little history yet: the snapshot uses ALS lists
         log.warning("ranking %s skipped: %s", run_date, err)
-        lake.delete(spark, out["ranked"])
         report = {"job": JOB, "run_date": run_date.isoformat(), "output": {}, "skipped": str(err)}
-        lake.write_json(spark, lake.report(config.paths.lake, JOB, run_date), report)
+        withdraw(spark, config, run_date, report)
         spark.catalog.clearCache()
         return report
     lake.write_json(spark, out["ranker"], to_json(model))
