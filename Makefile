@@ -9,7 +9,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export OPENBLAS_NUM_THREADS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv demo test lint samples clean eval eval-synthetic bench-models bench-snapshot bench-serve
+.PHONY: venv demo test lint samples clean airflow eval eval-synthetic bench-models bench-snapshot bench-serve
 
 venv: $(STAMP)
 
@@ -26,6 +26,11 @@ demo: $(STAMP)
 ## test: the whole test suite (real Spark in local mode)
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## airflow: Airflow standalone for the UI on http://127.0.0.1:8080 (SQLite in var/airflow, DAG recs_nightly,
+## Spark connection local[2]); prints the admin password; Ctrl-C stops every Airflow process
+airflow: $(STAMP)
+	$(BIN)/python dags/airflow_local.py
 
 ## eval: offline evaluation of every source on the complete Online Retail (cutoff 2011-11-09, ../shared/EVALUATION.md)
 eval: $(STAMP)

@@ -79,6 +79,8 @@ def load_config(
     for name in ("raw", "lake", "snapshots"):
         setattr(config.paths, name, resolve_path(getattr(config.paths, name), root))
     config.serve.impressions_dir = resolve_path(config.serve.impressions_dir, root)
+    if config.s3.local_dir:
+        config.s3.local_dir = resolve_path(config.s3.local_dir, root)
     return config
 
 
@@ -90,7 +92,7 @@ def resolve_path(path: str, root: Path) -> str:
 
 
 # Sections that say where and how to run, not what to compute: left out of the digest.
-NOT_IN_DIGEST = {"env", "paths", "spark", "serve", "s3"}
+NOT_IN_DIGEST = {"env", "paths", "spark", "serve", "s3", "airflow"}
 
 
 def config_digest(config: Config) -> str:

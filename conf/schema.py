@@ -275,6 +275,8 @@ class S3Config(Section):
 
     bucket: str | None = None
     prefix: str = "recs/snapshots"
+    local_dir: str | None = Field("var/s3", description="without a bucket, the nightly export copies snapshots "
+                                  "here in the same layout (<local_dir>/<prefix>/<name>/); null: no export")
     endpoint_url: str | None = Field(None, description="a non-AWS endpoint (MinIO, moto); default AWS")
     region: str | None = None
     multipart_threshold_mb: int = Field(64, ge=5)
@@ -310,6 +312,19 @@ class ExperimentConfig(Section):
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"experiment {self.name}: variant shares sum to {total}, not 1")
         return self
+
+
+class AirflowConfig(Section):
+    """The nightly DAG (dags/recs_nightly.py) and `make airflow`."""
+
+    schedule: str = Field("0 2 * * *", description="cron, UTC: when the nightly run starts")
+    start_date: dt.date = Field(dt.date(2026, 11, 1), description="first logical date (UTC); catchup is off")
+    spark_conn_id: str = Field("spark_default", description="the Airflow connection naming the Spark master")
+    retries: int = Field(2, ge=0)
+    retry_delay_minutes: float = Field(5, gt=0, description="first retry delay; doubles each retry")
+    max_retry_delay_minutes: float = Field(60, gt=0)
+    task_timeout_minutes: float = Field(180, gt=0, description="a task running longer is failed")
+    owner: str = "recs"
 
 
 class ServeConfig(Section):
@@ -356,6 +371,7 @@ class Config(Section):
     rerank: RerankConfig = Field(default_factory=RerankConfig)
     snapshot: SnapshotConfig = Field(default_factory=SnapshotConfig)
     s3: S3Config = Field(default_factory=S3Config)
+    airflow: AirflowConfig = Field(default_factory=AirflowConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
 
     @model_validator(mode="after")

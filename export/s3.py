@@ -86,6 +86,37 @@ def push(folder: Path, settings) -> dict:
             "url": f"s3://{settings.bucket}/{_key(settings, folder.name, '')}"}
 
 
+def push_local(folder: Path, root: Path, prefix: str) -> dict:
+    """Copy a finished snapshot to <root>/<prefix>/<name>/ (files first, MANIFEST.json last): S3's layout
+    on a local disk, for machines without a bucket. Files already there whole are skipped."""
+    from export import store
+
+    folder = Path(folder)
+    man = store.verify_files(folder)
+    target = Path(root) / prefix.strip("/") / folder.name
+    copied = skipped = 0
+    for rel, expected in sorted(man["files"].items()):
+        dest = target / rel
+        if dest.is_file() and manifest.sha256_of(dest) == expected["sha256"]:
+            skipped += 1
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / rel, dest)
+        copied += 1
+    shutil.copyfile(folder / manifest.NAME, target / manifest.NAME)
+    return {"name": folder.name, "uploaded": copied, "already_there": skipped, "url": f"file://{target}/"}
+
+
+def export(folder: Path, settings) -> dict:
+    """The nightly export: push to s3.bucket when one is set, else copy to s3.local_dir, else skip."""
+    if settings.bucket:
+        return push(folder, settings)
+    if settings.local_dir:
+        return push_local(folder, Path(settings.local_dir), settings.prefix)
+    log.warning("no s3.bucket and no s3.local_dir: %s is not exported", Path(folder).name)
+    return {"name": Path(folder).name, "skipped": "no s3.bucket and no s3.local_dir configured"}
+
+
 def complete_snapshots(settings) -> list[str]:
     """Names under the prefix whose MANIFEST.json is uploaded, sorted."""
     s3 = client(settings)

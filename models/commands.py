@@ -14,7 +14,7 @@ from models.evaluation import EvaluationError
 from models.gate import GateError
 from models.ranker import RankerError
 
-MODEL_JOBS = ("popularity", "item_similarity", "fbt_pairs", "content", "als", "ranking")
+MODEL_JOBS = ("popularity", "item_similarity", "fbt_pairs", "content", "als", "ranking", "quality_gate")
 MODEL_ERRORS = (AlsError, ContentError, EvaluationError, GateError, RankerError)
 
 

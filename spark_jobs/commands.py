@@ -1,4 +1,4 @@
-"""`recs ingest`, `recs interactions` and `recs demo`: run Spark jobs for run dates."""
+"""`recs ingest`, `recs interactions`, `recs run`, `recs step` and `recs demo`: run Spark jobs for run dates."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import datetime as dt
 import json
 import time
 
+from spark_jobs.chain import STEPS, ChainError
 from spark_jobs.ingest import IngestError
 from spark_jobs.interactions import InteractionsError
 from spark_jobs.raw_input import RawInputError
 
-JOB_ERRORS = (IngestError, InteractionsError, RawInputError)
+JOB_ERRORS = (IngestError, InteractionsError, RawInputError, ChainError)
 DEMO_ENVS = ("local", "retail")
 
 
@@ -31,11 +32,27 @@ def register(sub) -> None:
     add_dates(inter, allow_all=False)
     inter.set_defaults(handler=run_interactions)
 
+    run = sub.add_parser(
+        "run", help="the whole nightly chain for run dates in one Spark session (no Airflow)",
+        description="For each run date D, every step of the nightly DAG in order, in one Spark session: "
+                    + " -> ".join(step.name for step in STEPS) + ". The same job code as the Airflow tasks; "
+                    "stops at the first failure (nothing is published then).")
+    add_dates(run, allow_all=False)
+    run.set_defaults(handler=run_chain)
+
+    step = sub.add_parser(
+        "step", help="one step of the nightly chain for one run date (what each Airflow task runs)",
+        description="Run one step for --date; Spark steps start their own session (under spark-submit, "
+                    "on the master spark-submit was given). Prints the step's report as JSON.")
+    step.add_argument("name", choices=[s.name for s in STEPS])
+    step.add_argument("--date", type=dt.date.fromisoformat, required=True, help="run date YYYY-MM-DD")
+    step.set_defaults(handler=run_one_step)
+
     demo = sub.add_parser(
         "demo", help="the nightly chain on the committed samples: ingest, interactions, models, snapshot",
         description=f"For the environments {', '.join(DEMO_ENVS)} (the committed synthetic and Online Retail "
-                    "samples): ingest every raw date; for the last one build interactions, run the model jobs, build "
-                    "and publish a snapshot; print the report; then serve the synthetic shop's snapshot "
+                    "samples): `recs run` for the last raw date (its ingest step takes every earlier date too), "
+                    "which builds, publishes and exports a snapshot; then serve the synthetic shop's snapshot "
                     "(Ctrl-C stops).")
     demo.add_argument("--no-serve", action="store_true", help="stop after the pipeline instead of serving")
     demo.set_defaults(handler=run_demo)
@@ -92,29 +109,49 @@ def run_interactions(args, config) -> int:
     return 0
 
 
+def run_chain(args, config) -> int:
+    from spark_jobs import chain
+    from spark_jobs.session import get_spark
+
+    spark = get_spark(config.spark, "recs-run")
+    for date in run_dates(args, spark, config):
+        began = time.perf_counter()
+        print(f"== {config.env} {date}")
+        chain.run_chain(spark, config, date)
+        print(f"== {config.env} {date}: done in {time.perf_counter() - began:.0f} s")
+    return 0
+
+
+def run_one_step(args, config) -> int:
+    from spark_jobs import chain
+
+    spark = None
+    if chain.BY_NAME[args.name].spark:
+        from spark_jobs.session import get_spark
+
+        spark = get_spark(config.spark, f"recs-{args.name}-{args.date}")
+    report = chain.run_step(args.name, config, args.date, spark)
+    print(json.dumps(report, indent=2, default=str))
+    return 0
+
+
 def run_demo(args, config) -> int:
     from conf import load_config
-    from spark_jobs import ingest, interactions, lake
+    from spark_jobs import chain, lake
     from spark_jobs.session import get_spark
 
     spark = get_spark(config.spark, "recs-demo")
     for env in DEMO_ENVS:
         env_config = load_config(env=env)
         began = time.perf_counter()
-        dates = lake.list_dates(spark, f"{env_config.paths.raw}/events")
-        reports = [ingest.main(spark, env_config, date) for date in dates]
-        summary = interactions.main(spark, env_config, dates[-1])
-        print(format_ingest_totals(env, reports))
-        print(f"  interactions as of {dates[-1]}: {summary['pairs']:,} (user, item) pairs, "
-              f"{summary['users']:,} users, {summary['items']:,} items")
-        for job, report in run_model_jobs(spark, env_config, dates[-1]):
-            shown = {k: v for k, v in report.items() if k not in ("job", "run_date", "output")}
-            print(f"  {job}: {json.dumps(shown)}")
-        from export.commands import build_snapshot, publish
-
-        published = publish(env_config, build_snapshot(spark, env_config, dates[-1]).name)
-        print(f"  snapshot {published['live']} published under {env_config.paths.snapshots}: "
-              f"{json.dumps(published['counts'])}")
+        last = lake.list_dates(spark, f"{env_config.paths.raw}/events")[-1]
+        print(f"== {env}: the nightly chain for {last} (raw {env_config.paths.raw})")
+        reports = chain.run_chain(spark, env_config, last)
+        ingested = [dt.date.fromisoformat(d) for d in reports[0]["also_ingested"]] + [last]
+        ingest_reports = [lake.read_json(spark, lake.report(env_config.paths.lake, "ingest", d)) for d in ingested]
+        print(format_ingest_totals(env, ingest_reports))
+        print(f"  snapshot {reports[-2]['live']} live under {env_config.paths.snapshots}; exported: "
+              f"{reports[-1].get('url') or reports[-1].get('skipped')}")
         print(f"  lake: {env_config.paths.lake}  ({time.perf_counter() - began:.0f} s)\n")
     spark.stop()
     if args.no_serve:

@@ -3,8 +3,9 @@
 For run date D (models/ranking.py does the work):
 1. gate (gate.enabled): a ranker trained without the last gate.holdout_days days makes lists at
    the holdout's first day; they are scored on the holdout against the gate's baselines and
-   the previous run's figures (models/gate.py). A failure writes the report (passed: false),
-   removes any earlier ranked output of D and raises GateError: nothing downstream publishes.
+   the previous run's figures (models/gate.py). A failure writes the report (passed: false) and
+   removes any earlier ranked output of D; the quality_gate step (spark_jobs/quality_gate.py) then
+   fails the run, and the snapshot build refuses the date: nothing downstream publishes.
 2. the production ranker: trained on the ranking.label_days up to D, saved with its feature
    list, parameters, importances and config digest;
 3. every user's final list (ranking.list_length) as of the end of D, with reason codes.
@@ -92,11 +93,11 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
             report["gate"] = run_gate(spark, config, events, catalog, run_date, discovery)
             release(spark, events)
             if not report["gate"]["passed"]:
+                log.error("ranking %s: the quality gate failed (%s); no lists are written and the quality_gate "
+                          "step will stop the run", run_date, "; ".join(report["gate"]["failures"]))
                 withdraw(spark, config, run_date, report)
-                raise gate.GateError(f"quality gate failed for {run_date}; nothing will be published: "
-                                     + "; ".join(report["gate"]["failures"])
-                                     + ". Look at the report " + lake.report(config.paths.lake, JOB, run_date)
-                                     + "; to publish anyway, raise the gate's tolerances or set gate.enabled false")
+                spark.catalog.clearCache()
+                return report
         cutoff = run_date + dt.timedelta(days=1)
         model = ranking.train(spark, events, catalog, config, cutoff, discovery)
     except (EvaluationError, RankerError) as err:      # too little history yet: the snapshot uses ALS lists

@@ -10,6 +10,7 @@ import tempfile
 from conf.schema import SparkConfig
 
 log = logging.getLogger(__name__)
+SUBMITTED = "PYSPARK_GATEWAY_PORT"   # set when spark-submit started this Python driver
 
 
 def spark_environment(config: SparkConfig) -> dict[str, str]:
@@ -56,10 +57,12 @@ def get_spark(config: SparkConfig, app_name: str | None = None):
     os.environ.update(spark_environment(config))
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder.master(config.master).appName(app_name or config.app_name)
+    builder = SparkSession.builder.appName(app_name or config.app_name)
+    if SUBMITTED not in os.environ:      # under spark-submit the master is the one it was given (Airflow's connection)
+        builder = builder.master(config.master)
     for key, value in spark_settings(config).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
-    log.info("Spark %s on %s", spark.version, config.master)
+    log.info("Spark %s on %s", spark.version, spark.sparkContext.master)
     return spark

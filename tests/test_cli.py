@@ -12,8 +12,9 @@ import pytest
 import recs
 
 SUBCOMMANDS = [["config"], ["generate"], ["adapt"], ["adapt", "online-retail"], ["ingest"], ["interactions"],
-               ["demo"], ["eval"], ["models"], ["snapshot"], ["snapshot", "build"], ["snapshot", "validate"],
-               ["snapshot", "publish"], ["snapshot", "rollback"], ["export"], ["export", "push"], ["export", "pull"]]
+               ["demo"], ["run"], ["step"], ["eval"], ["models"], ["snapshot"], ["snapshot", "build"],
+               ["snapshot", "validate"], ["snapshot", "publish"], ["snapshot", "rollback"], ["export"],
+               ["export", "push"], ["export", "pull"]]
 
 
 @pytest.mark.parametrize("words", SUBCOMMANDS, ids=" ".join)
@@ -72,7 +73,7 @@ def test_ingest_all_dates_then_interactions_from_the_command_line(spark, tmp_pat
     assert (lake / "curated" / "interactions" / "dt=2026-02-02").is_dir()
     assert recs.main([*paths, "models", "--date", "2026-02-02"]) == 0
     out = capsys.readouterr().out
-    for job in ("popularity", "item_similarity", "fbt_pairs", "content", "als", "ranking"):
+    for job in ("popularity", "item_similarity", "fbt_pairs", "content", "als", "ranking", "quality_gate"):
         assert f"{job} local 2026-02-02:" in out
     assert '"skipped": "nothing to evaluate' in out       # two days: no holdout for the gate yet, ALS lists serve
     for dataset in ("popularity", "item_similarity", "fbt_pairs", "content_similarity", "similar_items",
@@ -96,3 +97,28 @@ def test_ingest_all_dates_then_interactions_from_the_command_line(spark, tmp_pat
     # A date with no raw input fails with exit code 1 and says where it looked.
     assert recs.main([*paths, "ingest", "--date", "2026-02-05"]) == 1
     assert "no input files" in capsys.readouterr().err
+
+
+def test_run_is_the_whole_nightly_chain_in_one_session_and_reruns_to_the_same_snapshot(spark, tmp_path, capsys):
+    raw = tmp_path / "raw"
+    assert recs.main(["generate", "--out", str(raw), "--users", "80", "--items", "30", "--days", "2",
+                      "--start", "2026-02-01"]) == 0
+    paths = [f"paths.raw={raw}", f"paths.lake={tmp_path / 'lake'}", f"paths.snapshots={tmp_path / 'snapshots'}",
+             f"s3.local_dir={tmp_path / 's3'}"]
+    args = [word for pair in paths for word in ("--set", pair)]
+    capsys.readouterr()
+    assert recs.main([*args, "run", "--date", "2026-02-02"]) == 0
+    out = capsys.readouterr().out
+    from spark_jobs.chain import STEPS
+    steps = [line.split()[0] for line in out.splitlines() if line.startswith("  ")]
+    assert steps == [step.name for step in STEPS]                       # every step, in order
+    live = (tmp_path / "snapshots" / "CURRENT").read_text().strip()
+    assert live.startswith("2026-02-02-")
+    assert (tmp_path / "s3" / "recs" / "snapshots" / live / "MANIFEST.json").is_file()      # exported
+    assert (tmp_path / "lake" / "reports" / "ingest" / "dt=2026-02-01").is_dir()   # the earlier date, ingested too
+
+    assert recs.main([*args, "run", "--date", "2026-02-02"]) == 0       # idempotent: the same snapshot stays live
+    assert (tmp_path / "snapshots" / "CURRENT").read_text().strip() == live
+    capsys.readouterr()
+    assert recs.main([*args, "step", "validate", "--date", "2026-02-02"]) == 0
+    assert json.loads(capsys.readouterr().out)["name"] == live

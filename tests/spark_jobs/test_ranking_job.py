@@ -12,7 +12,7 @@ from conf.loader import config_digest
 from export import sources
 from export.builder import SnapshotError
 from models import features, gate, ranker
-from spark_jobs import ingest, lake
+from spark_jobs import ingest, lake, quality_gate
 from spark_jobs import ranking as job
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -39,6 +39,8 @@ def passed(spark, lake_config):
 
 
 def test_a_run_writes_ranked_lists_its_ranker_and_a_passing_gate(spark, lake_config, passed):
+    verdict = quality_gate.main(spark, lake_config, RUN_DATE)
+    assert verdict["passed"] and verdict["measured"] == passed["gate"]["measured"]["ranked"]
     gate_figures = passed["gate"]
     assert gate_figures["passed"] and not gate_figures["failures"]
     ours, baseline = gate_figures["measured"]["ranked"], gate_figures["measured"]["popular_recent"]
@@ -64,11 +66,12 @@ def test_a_broken_model_fails_the_gate_and_nothing_is_published(spark, lake_conf
         return real_fit(broken, *args, **kwargs)
 
     monkeypatch.setattr(ranker, "fit", fit_on_shuffled_labels)
-    with pytest.raises(gate.GateError, match=r"ndcg@20 of the ranked lists [0-9.]+ is below") as failure:
-        job.main(spark, lake_config, RUN_DATE)
-    assert "nothing will be published" in str(failure.value)
-    assert not lake.exists(spark, passed["output"]["ranked"])            # this date's earlier lists are gone too
-    report = lake.read_json(spark, lake.report(lake_config.paths.lake, "ranking", RUN_DATE))
+    report = job.main(spark, lake_config, RUN_DATE)                     # records the failure, writes no lists
     assert report["gate"]["passed"] is False and report["gate"]["failures"]
+    assert not lake.exists(spark, passed["output"]["ranked"])            # this date's earlier lists are gone too
+    assert lake.read_json(spark, lake.report(lake_config.paths.lake, "ranking", RUN_DATE)) == report
+    with pytest.raises(gate.GateError, match=r"ndcg@20 of the ranked lists [0-9.]+ is below") as failure:
+        quality_gate.main(spark, lake_config, RUN_DATE)                  # the step that stops the run
+    assert "nothing will be published" in str(failure.value)
     with pytest.raises(SnapshotError, match="failed its quality gate"):
         sources.read(spark, lake_config, RUN_DATE)

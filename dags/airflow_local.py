@@ -1,0 +1,118 @@
+"""Airflow on this machine: `make airflow` (standalone, for the UI) and the environment the tests use.
+
+Everything lives under one AIRFLOW_HOME (default var/airflow): a SQLite database, logs, a JWT secret
+made once, and the admin password Airflow generates. The API server and UI bind 127.0.0.1 only;
+`parallelism` is small (every slot is a worker process); the project's dags/ is the DAG folder; the
+Spark connection `spark_default` is local[2] unless RECS_SPARK_MASTER names another master.
+
+    python dags/airflow_local.py [--port 8080]      start, print the URL and credentials; Ctrl-C stops all
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PASSWORDS = "simple_auth_manager_passwords.json.generated"
+
+
+def environment(home: Path, port: int = 8080, master: str | None = None, parallelism: int = 4) -> dict[str, str]:
+    """os.environ plus the settings of a local Airflow rooted at `home`."""
+    home = Path(home).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    secret = home / "jwt_secret"
+    if not secret.is_file():
+        secret.write_text(secrets.token_urlsafe(64))
+    master = master or os.environ.get("RECS_SPARK_MASTER") or "local[2]"
+    env = dict(os.environ)
+    env.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__API_AUTH__JWT_SECRET": secret.read_text().strip(),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": master}),
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",    # spark-submit and airflow of this venv
+        "PYSPARK_PYTHON": sys.executable,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "NO_PROXY": "*",
+    })
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def admin_password(home: Path) -> str | None:
+    """The admin password standalone generated, once it has."""
+    path = Path(home) / PASSWORDS
+    return json.loads(path.read_text()).get("admin") if path.is_file() else None
+
+
+def start(env: dict[str, str], log_file: Path | None = None) -> subprocess.Popen:
+    """Start `airflow standalone` with `env` (see environment()) in its own process group: stop() ends
+    every process it starts."""
+    out = open(log_file, "ab") if log_file else None
+    return subprocess.Popen([str(BIN / "airflow"), "standalone"], env=env, cwd=PROJECT_ROOT, stdout=out,
+                            stderr=subprocess.STDOUT if out else None, start_new_session=True)
+
+
+def stop(process: subprocess.Popen, grace: float = 30) -> None:
+    """End standalone and its scheduler, dag-processor, triggerer and api-server (the whole group)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)      # anything left in the group (workers, spark-submit)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Airflow standalone for local use (127.0.0.1, SQLite)")
+    parser.add_argument("--home", type=Path, default=PROJECT_ROOT / "var" / "airflow")
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args(argv)
+    process = start(environment(args.home, args.port))
+    try:
+        while admin_password(args.home) is None and process.poll() is None:
+            time.sleep(1)
+        print(f"\nAirflow UI: http://127.0.0.1:{args.port}   user admin   password {admin_password(args.home)}\n"
+              "DAG recs_nightly is paused at creation: switch it on, or use Trigger (params: date, env, config),\n"
+              "e.g. date 2026-11-14 for the committed synthetic sample. Ctrl-C stops every Airflow process.\n",
+              flush=True)
+        process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop(process)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

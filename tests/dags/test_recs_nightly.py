@@ -1,0 +1,72 @@
+"""The nightly DAG as Airflow loads it: no import errors, no heavy imports, the expected graph and settings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conf import load_config
+from tests.dags.conftest import REPO, dag_structure
+
+pytestmark = pytest.mark.airflow
+
+EXPECTED_GRAPH = {
+    "ingest": ["interactions"],
+    "interactions": ["als", "content", "fbt_pairs", "item_similarity", "popularity"],
+    "popularity": ["ranking"], "item_similarity": ["ranking"], "fbt_pairs": ["ranking"],
+    "content": ["ranking"], "als": ["ranking"],
+    "ranking": ["quality_gate"],
+    "quality_gate": ["snapshot"],
+    "snapshot": ["validate"],
+    "validate": ["publish"],
+    "publish": ["export"],
+    "export": [],
+}
+LIGHT_TASKS = {"validate", "publish", "export"}
+
+
+@pytest.fixture(scope="module")
+def structure(airflow_env):
+    return dag_structure(airflow_env)
+
+
+def test_the_dag_folder_loads_without_import_errors(structure):
+    assert structure["errors"] == {}
+    assert structure["dags"] == ["recs_nightly"]          # airflow_local.py is ignored (.airflowignore)
+
+
+def test_the_task_graph_is_the_nightly_chain(structure):
+    assert structure["graph"] == EXPECTED_GRAPH
+
+
+def test_spark_steps_are_spark_submits_on_the_configured_connection_with_backoff(structure, airflow_env):
+    config = load_config(env="local", environ={})
+    for task_id, task in structure["tasks"].items():
+        if task_id in LIGHT_TASKS:
+            assert task["type"] == "PythonOperator"
+        else:
+            assert task["type"] == "SparkSubmitOperator" and task["conn_id"] == config.airflow.spark_conn_id
+        assert task["backoff"] and task["retries"] == 0       # the test overlay sets airflow.retries 0
+        assert task["doc"].startswith(f"**{task_id}**: ") and len(task["doc"]) > 40
+    assert structure["catchup"] is False and structure["params"] == ["config", "date", "env"]
+    assert structure["start"].startswith(config.airflow.start_date.isoformat()) and "+00:00" in structure["start"]
+    assert config.airflow.schedule in structure["schedule"]
+
+
+def test_importing_the_dag_file_imports_no_heavy_library(airflow_env):
+    script = f"""
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("recs_nightly", {str(REPO / 'dags' / 'recs_nightly.py')!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+heavy = ("pyspark", "faiss", "xgboost", "implicit", "rocksdict", "sklearn", "pandas")
+print("JSON" + json.dumps({{"loaded": [m for m in heavy if m in sys.modules], "tasks": len(module.dag.tasks)}}))
+"""
+    done = subprocess.run([sys.executable, "-c", script], env=airflow_env, cwd=REPO, text=True,
+                          capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.split("JSON", 1)[1])
+    assert result == {"loaded": [], "tasks": len(EXPECTED_GRAPH)}
