@@ -317,7 +317,8 @@ class ExperimentConfig(Section):
 class AirflowConfig(Section):
     """The nightly DAG (dags/recs_nightly.py) and `make airflow`."""
 
-    schedule: str = Field("0 2 * * *", description="cron, UTC: when the nightly run starts")
+    schedule: str | None = Field("0 2 * * *", description="cron, UTC: when the nightly run starts; null: "
+                                 "manual runs only")
     start_date: dt.date = Field(dt.date(2026, 11, 1), description="first logical date (UTC); catchup is off")
     spark_conn_id: str = Field("spark_default", description="the Airflow connection naming the Spark master")
     retries: int = Field(2, ge=0)

@@ -30,7 +30,7 @@ LIGHT = {
                 "label_days": 3, "label_windows": 1, "list_length": 30, "params": {"n_estimators": 30}},
     "gate": {"holdout_days": 2, "baseline_tolerance": 0.5},
     "als": {"iterations": 5, "factors": 16},
-    "airflow": {"retries": 0},
+    "airflow": {"retries": 0, "schedule": None},     # manual runs only: unpausing starts nothing by itself
 }
 
 
