@@ -9,7 +9,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export OPENBLAS_NUM_THREADS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv demo test lint samples clean airflow eval eval-synthetic bench-models bench-snapshot bench-serve
+.PHONY: venv demo test test-airflow-dags lint samples clean airflow eval eval-synthetic bench-models bench-snapshot bench-serve
 
 venv: $(STAMP)
 
@@ -31,6 +31,11 @@ test: $(STAMP)
 ## Spark connection local[2]); prints the admin password; Ctrl-C stops every Airflow process
 airflow: $(STAMP)
 	$(BIN)/python dags/airflow_local.py
+
+## test-airflow-dags: opt-in, about 15 minutes: `airflow dags test recs_nightly 2026-11-14` twice on the
+## committed synthetic sample (every task succeeds, the same snapshot digest and lists both times)
+test-airflow-dags: $(STAMP)
+	TEST_AIRFLOW_DAGS=1 $(BIN)/python -m pytest -m airflow_full tests/dags
 
 ## eval: offline evaluation of every source on the complete Online Retail (cutoff 2011-11-09, ../shared/EVALUATION.md)
 eval: $(STAMP)

@@ -179,7 +179,8 @@ def run_chain(spark, config, run_date: dt.date, echo=print) -> list[dict]:
     for step in STEPS:
         began = time.perf_counter()
         report = run_step(step.name, config, run_date, spark)
-        shown = {k: v for k, v in report.items() if k not in ("job", "run_date", "output", "importances", "gate")}
+        shown = {k: v for k, v in report.items()
+                 if k not in ("job", "run_date", "input", "output", "importances", "gate", "max_bad_share")}
         echo(f"  {step.name:16s} {time.perf_counter() - began:6.1f} s  {json.dumps(shown, default=str)[:160]}")
         reports.append(report)
     return reports
