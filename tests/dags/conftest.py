@@ -26,7 +26,7 @@ RUN_DATE = "2026-11-14"       # the last day of the shop generated below
 # behaviour is tested in tests/models/test_gate.py and tests/spark_jobs/test_ranking_job.py.
 SHOP = ["--users", "600", "--items", "150", "--days", "8", "--start", "2026-11-07"]
 LIGHT = {
-    "ranking": {"sources": ["als", "item_knn", "buy_again", "popular_recent"], "candidates_per_source": 30,
+    "ranking": {"sources": ["buy_again", "popular_recent", "item_knn"], "candidates_per_source": 30,
                 "label_days": 3, "label_windows": 1, "list_length": 30, "params": {"n_estimators": 30}},
     "gate": {"holdout_days": 2, "baseline_tolerance": 0.5},
     "als": {"iterations": 5, "factors": 16},

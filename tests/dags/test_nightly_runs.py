@@ -104,6 +104,7 @@ def standalone_run(airflow_env):
             "live": store.current(Path(overlay(airflow_env)["paths"]["snapshots"]))}
 
 
+@pytest.mark.timeout(1800)                 # the fixture's whole run counts too
 def test_a_run_triggered_from_the_rest_api_publishes_a_snapshot_the_server_answers_from(airflow_env,
                                                                                          standalone_run):
     from conf import load_config
@@ -157,6 +158,7 @@ def test_a_corrupt_input_partition_fails_the_run_and_keeps_the_previous_snapshot
 
 
 @pytest.mark.airflow_full
+@pytest.mark.timeout(3600)
 @pytest.mark.skipif(not os.environ.get("TEST_AIRFLOW_DAGS"), reason="opt-in: make test-airflow-dags")
 def test_dags_test_twice_on_the_committed_sample_gives_the_same_snapshot(airflow_env, tmp_path):
     env = dict(airflow_env, RECS_CONFIG=str(workspace(tmp_path, REPO / "data_samples" / "synthetic")))
