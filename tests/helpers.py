@@ -10,6 +10,16 @@ from spark_jobs.columns import EVENTS_SCHEMA
 
 BASE_TIME = dt.datetime(2026, 11, 1, 12)
 
+# A lighter ranking stage for tests on the committed synthetic sample: five of the sources (collaborative,
+# repeat, category and popularity signals), one label window, a small ranker. Measured on the sample: the
+# job takes about 70 s instead of about 190 s, and still beats popular_recent on the holdout by a wide margin
+# (NDCG@20 0.18 against 0.12).
+LIGHT_RANKING = {
+    "ranking.sources": ["als", "item_knn", "buy_again", "category_popular", "popular_recent"],
+    "ranking.label_windows": 1, "ranking.params.n_estimators": 40, "ranking.candidates_per_source": 40,
+    "als.iterations": 5, "spark.shuffle_partitions": 2,
+}
+
 
 def ev(event_id, user, item, event_type="purchase", when=BASE_TIME, quantity=1, order=None, session=None):
     """One canonical event row (order defaults to "o" for purchases)."""

@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 
 from models import candidates, evaluation, features, ranking
 from spark_jobs import ingest
-from tests.helpers import ev, events_frame
+from tests.helpers import LIGHT_RANKING, ev, events_frame
 
 pytestmark = pytest.mark.spark
 CUTOFF = dt.date(2026, 11, 10)
@@ -60,9 +60,7 @@ def sample(spark, tmp_path_factory):
     from conf import load_config
 
     lake = tmp_path_factory.mktemp("lake")
-    config = load_config(env="local", environ={}, overrides={
-        "paths.lake": str(lake), "spark.shuffle_partitions": 2, "ranking.params.n_estimators": 40,
-        "ranking.candidates_per_source": 40, "als.iterations": 5})
+    config = load_config(env="local", environ={}, overrides={**LIGHT_RANKING, "paths.lake": str(lake)})
     events, catalog, _ = ingest.read_validated(spark, config, config.eval.end)
     return config, events.cache(), catalog.cache()
 

@@ -14,6 +14,7 @@ from export.builder import SnapshotError
 from models import features, gate, ranker
 from spark_jobs import ingest, lake, quality_gate
 from spark_jobs import ranking as job
+from tests.helpers import LIGHT_RANKING
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 RUN_DATE = dt.date(2026, 11, 14)
@@ -23,9 +24,7 @@ RUN_DATE = dt.date(2026, 11, 14)
 def lake_config(spark, tmp_path_factory):
     """The sample's events and catalog, validated, as curated partitions in a fresh lake."""
     config = load_config(env="local", environ={}, overrides={
-        "paths.lake": str(tmp_path_factory.mktemp("lake")), "spark.shuffle_partitions": 2,
-        "ranking.params.n_estimators": 40, "ranking.candidates_per_source": 40, "ranking.list_length": 30,
-        "als.iterations": 5})
+        **LIGHT_RANKING, "paths.lake": str(tmp_path_factory.mktemp("lake")), "ranking.list_length": 30})
     events, catalog, _ = ingest.read_validated(spark, config, RUN_DATE)
     events.withColumn("dt", F.to_date("event_time")).write.partitionBy("dt").parquet(
         lake.curated(config.paths.lake, "events"))
