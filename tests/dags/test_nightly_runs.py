@@ -7,7 +7,7 @@ In `make test`, on a small generated shop (tests/dags/conftest.py):
 2. A corrupt input partition (`airflow dags test`): the ingest task fails with a clear log line, the run
    is marked failed, nothing downstream runs, and the previous snapshot stays live.
 
-Opt-in (`make test-airflow-dags`, about 15-20 minutes; marker airflow_full): `airflow dags test
+Opt-in (`make test-airflow-dags`, about 10 minutes; marker airflow_full): `airflow dags test
 recs_nightly 2026-11-14` twice on the committed synthetic sample: every task succeeds both times, the
 snapshot validates, and the second run gives the same snapshot digest and the same lists.
 """
