@@ -26,8 +26,10 @@ BIN = Path(sys.executable).parent
 PASSWORDS = "simple_auth_manager_passwords.json.generated"
 
 
-def environment(home: Path, port: int = 8080, master: str | None = None, parallelism: int = 4) -> dict[str, str]:
-    """os.environ plus the settings of a local Airflow rooted at `home`."""
+def environment(home: Path, port: int = 8080, master: str | None = None, parallelism: int = 4,
+                log_ports: tuple[int, int] = (8793, 8794)) -> dict[str, str]:
+    """os.environ plus the settings of a local Airflow rooted at `home`; the API on 127.0.0.1:port, the
+    scheduler's and triggerer's log servers on log_ports (Airflow binds those on every interface)."""
     home = Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     secret = home / "jwt_secret"
@@ -47,6 +49,8 @@ def environment(home: Path, port: int = 8080, master: str | None = None, paralle
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__API_AUTH__JWT_SECRET": secret.read_text().strip(),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(log_ports[0]),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(log_ports[1]),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": master}),
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",    # spark-submit and airflow of this venv
@@ -93,11 +97,17 @@ def stop(process: subprocess.Popen, grace: float = 30) -> None:
     process.wait()
 
 
+def interrupt(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Airflow standalone for local use (127.0.0.1, SQLite)")
     parser.add_argument("--home", type=Path, default=PROJECT_ROOT / "var" / "airflow")
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args(argv)
+    for signum in (signal.SIGINT, signal.SIGTERM):       # Ctrl-C, `kill`, or a background job's SIGINT
+        signal.signal(signum, interrupt)
     process = start(environment(args.home, args.port))
     try:
         while admin_password(args.home) is None and process.poll() is None:

@@ -63,7 +63,8 @@ def shop(tmp_path_factory) -> Path:
 def airflow_env(tmp_path_factory, shop):
     """Environment of a migrated local Airflow whose processes read the test overlay ($RECS_CONFIG)."""
     root = tmp_path_factory.mktemp("airflow")
-    env = airflow_local.environment(root / "home", port=airflow_local.free_port())
+    env = airflow_local.environment(root / "home", port=airflow_local.free_port(),    # beside a `make airflow`
+                                    log_ports=(airflow_local.free_port(), airflow_local.free_port()))
     env["RECS_CONFIG"] = str(workspace(root, shop))
     env["RECS_ENV"] = "local"
     done = airflow(env, "db", "migrate", timeout=300)
