@@ -1,7 +1,8 @@
 """recs_nightly: the nightly chain for one logical date, from raw events to a published, exported snapshot.
 
-ingest -> interactions -> {popularity, item_similarity, fbt_pairs, content, als} -> ranking -> quality_gate
--> snapshot -> validate -> publish -> export  (spark_jobs/chain.py holds the steps and their docs).
+ingest -> interactions -> {popularity, item_similarity -> content, fbt_pairs, als} -> ranking -> quality_gate
+-> snapshot -> validate -> publish -> export  (spark_jobs/chain.py holds the steps and their docs; content
+blends item_similarity's neighbours into the product page's lists, so it runs after it).
 
 Spark steps run `recs.py step <name> --date D` through SparkSubmitOperator on the connection
 `airflow.spark_conn_id` (local[2] from `make airflow`; yarn, spark:// or k8s:// by editing the

@@ -44,8 +44,10 @@ STEPS: tuple[Step, ...] = (
          "Item-item co-occurrence neighbours (shrunk cosine) for product pages."),
     Step("fbt_pairs", ("interactions",), True,
          "Frequently-bought-together pairs from orders (support, confidence, lift) for product and cart pages."),
-    Step("content", ("interactions",), True,
-         "Content neighbours from title, category, brand and price: new items get similar lists."),
+    Step("content", ("item_similarity",), True,
+         "Content neighbours from title, category, brand and price: new items get similar lists. "
+         "Blends them with item_similarity's neighbours into the product page's similar_items, so it runs "
+         "after that step."),
     Step("als", ("interactions",), True,
          "ALS factors and per-user ANN candidates (the lists served when ranking is skipped)."),
     Step("ranking", MODELS, True,

@@ -7,7 +7,8 @@ similar_items: per item, (1 - content.blend) * co-occurrence score (scaled to th
     co-occurrence neighbours get their content neighbours alone.
 The catalog is processed on the driver (items, not users; limit content.max_items).
 
-Reads  {lake}/curated/catalog/dt=D/, {lake}/curated/item_similarity/dt=D/ (when present)
+Reads  {lake}/curated/catalog/dt=D/, {lake}/curated/item_similarity/dt=D/ (an error when missing:
+       run item_similarity first)
 Writes {lake}/curated/content_similarity/dt=D/, {lake}/curated/similar_items/dt=D/
        (item_id, neighbour_id, score, rank [, source])
 """
@@ -21,7 +22,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from conf import Config
-from models.content import neighbours
+from models.content import ContentError, neighbours
 from models.topn import top_n
 from spark_jobs import lake
 
@@ -57,11 +58,10 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
     lake.write_partition(transform(spark, catalog, config), out["content_similarity"], 1, ["item_id", "rank"])
     content = spark.read.parquet(out["content_similarity"])
     cf_path = lake.curated(config.paths.lake, "item_similarity", run_date)
-    if lake.exists(spark, cf_path):
-        collaborative = spark.read.parquet(cf_path)
-    else:
-        log.warning("content %s: no item_similarity for the date; similar_items from content alone", run_date)
-        collaborative = content.limit(0)
+    if not lake.exists(spark, cf_path):
+        raise ContentError(f"content {run_date}: no item_similarity at {cf_path}; similar_items blends it with the "
+                           "content neighbours, so run the item_similarity step for that date first")
+    collaborative = spark.read.parquet(cf_path)
     lake.write_partition(blend(collaborative, content, config.content.blend, config.similarity.top_k),
                          out["similar_items"], config.similarity.output_files, ["item_id", "rank"])
     counts = spark.read.parquet(out["similar_items"]).groupBy("source").count().collect()

@@ -7,9 +7,10 @@ In `make test`, on a small generated shop (tests/dags/conftest.py):
 2. A corrupt input partition (`airflow dags test`): the ingest task fails with a clear log line, the run
    is marked failed, nothing downstream runs, and the previous snapshot stays live.
 
-Opt-in (`make test-airflow-dags`, about 10 minutes; marker airflow_full): `airflow dags test
-recs_nightly 2026-11-14` twice on the committed synthetic sample: every task succeeds both times, the
-snapshot validates, and the second run gives the same snapshot digest and the same lists.
+Opt-in (`make test-airflow-dags`; marker airflow_full): `airflow dags test recs_nightly` twice on each
+committed sample (synthetic: 2026-11-14; Online Retail: 2011-12-09, given as the `date` param): every
+task succeeds both times, the snapshot validates, and the second run gives the same snapshot digest and
+the same lists.
 """
 
 from __future__ import annotations
@@ -70,12 +71,12 @@ def assert_same_lists(before: dict[str, pd.DataFrame], after: dict[str, pd.DataF
         assert np.allclose(joined["score_a"], joined["score_b"], rtol=1e-6, atol=1e-9), name
 
 
-def assert_published(settings: dict, live: str) -> dict:
-    """A live, valid snapshot of RUN_DATE, exported whole to the local "S3" folder; its manifest."""
+def assert_published(settings: dict, live: str, date: str = RUN_DATE) -> dict:
+    """A live, valid snapshot of date, exported whole to the local "S3" folder; its manifest."""
     root = Path(settings["paths"]["snapshots"])
-    assert live and live.startswith(RUN_DATE + "-") and store.current(root) == live
+    assert live and live.startswith(date + "-") and store.current(root) == live
     man = store.validate(root / live)
-    assert man["run_date"] == RUN_DATE and man["counts"]["user_recs"] > 100
+    assert man["run_date"] == date and man["counts"]["user_recs"] > 100
     assert man["metrics"]["gate"]["ranked"]["ndcg"] > 0                 # the run's figures travel with it
     exported = Path(settings["s3"]["local_dir"]) / "recs" / "snapshots" / live
     assert manifest.read(exported) == man and store.verify_files(exported)
@@ -157,21 +158,29 @@ def test_a_corrupt_input_partition_fails_the_run_and_keeps_the_previous_snapshot
     assert not list(root.glob("2026-11-15-*"))
 
 
+# The committed samples: configuration environment, raw folder, run date (the sample's last day).
+SAMPLES = {"synthetic": ("local", "synthetic", RUN_DATE), "online_retail": ("retail", "online_retail", "2011-12-09")}
+
+
 @pytest.mark.airflow_full
 @pytest.mark.timeout(3600)
 @pytest.mark.skipif(not os.environ.get("TEST_AIRFLOW_DAGS"), reason="opt-in: make test-airflow-dags")
-def test_dags_test_twice_on_the_committed_sample_gives_the_same_snapshot(airflow_env, tmp_path):
-    env = dict(airflow_env, RECS_CONFIG=str(workspace(tmp_path, REPO / "data_samples" / "synthetic")))
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_dags_test_twice_on_a_committed_sample_gives_the_same_snapshot(airflow_env, tmp_path, sample):
+    env_name, folder, date = SAMPLES[sample]
+    env = dict(airflow_env, RECS_ENV=env_name,
+               RECS_CONFIG=str(workspace(tmp_path, REPO / "data_samples" / folder)))
     settings = overlay(env)
     runs = []
-    for _ in range(2):
-        done = airflow(env, "dags", "test", "recs_nightly", RUN_DATE, timeout=1800)
+    for _ in range(2):      # the run date as a param, as a rebuild from the UI's "Trigger DAG w/ config" does
+        done = airflow(env, "dags", "test", "recs_nightly", RUN_DATE, "-c",
+                       json.dumps({"date": date, "env": env_name}), timeout=1800)
         assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
         run = latest_run(env)
         assert run["state"] == "success" and task_states(env, run["run_id"]) == {t: "success" for t in EXPECTED_GRAPH}
         live = store.current(Path(settings["paths"]["snapshots"]))
-        runs.append({"live": live, "manifest": assert_published(settings, live),
-                     "lists": read_lists(settings["paths"]["lake"], RUN_DATE)})
+        runs.append({"live": live, "manifest": assert_published(settings, live, date),
+                     "lists": read_lists(settings["paths"]["lake"], date)})
     assert runs[1]["live"] == runs[0]["live"]                           # the same snapshot digest
     assert runs[1]["manifest"]["digest"] == runs[0]["manifest"]["digest"]
     assert_same_lists(runs[0]["lists"], runs[1]["lists"])               # every task is idempotent for its date

@@ -15,8 +15,8 @@ pytestmark = pytest.mark.airflow
 
 EXPECTED_GRAPH = {
     "ingest": ["interactions"],
-    "interactions": ["als", "content", "fbt_pairs", "item_similarity", "popularity"],
-    "popularity": ["ranking"], "item_similarity": ["ranking"], "fbt_pairs": ["ranking"],
+    "interactions": ["als", "fbt_pairs", "item_similarity", "popularity"],
+    "popularity": ["ranking"], "item_similarity": ["content", "ranking"], "fbt_pairs": ["ranking"],
     "content": ["ranking"], "als": ["ranking"],
     "ranking": ["quality_gate"],
     "quality_gate": ["snapshot"],

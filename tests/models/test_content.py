@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from models import content
 from spark_jobs import content as content_job
+from spark_jobs.columns import CATALOG_SCHEMA
 
 CATALOG = pd.DataFrame({
     "item_id": ["m1", "m2", "m3", "c1", "c2", "new-mug"],
@@ -54,3 +57,23 @@ def test_blend_keeps_co_occurrence_and_falls_back_to_content_for_cold_items(spar
     assert got[("a", "c")].score == pytest.approx(0.8 * 0.5 + 0.2 * 0.9) and got[("a", "c")].source == "both"
     assert got[("cold", "a")].score == pytest.approx(0.7) and got[("cold", "a")].source == "content"
     assert got[("cold", "a")].rank == 1 and got[("cold", "b")].rank == 2
+
+
+@pytest.mark.spark
+def test_the_job_needs_item_similarity_of_the_date_and_blends_it(spark, make_config):
+    from spark_jobs import lake
+
+    config = make_config(content__top_k=3, similarity__top_k=5)
+    run = dt.date(2026, 11, 14)
+    catalog = CATALOG.assign(in_stock=True, created_at=pd.NaT, promoted=False, margin_tier=None)
+    spark.createDataFrame(catalog, CATALOG_SCHEMA).write.parquet(lake.curated(config.paths.lake, "catalog", run))
+    with pytest.raises(content.ContentError, match="run the item_similarity step for that date first"):
+        content_job.main(spark, config, run)        # a partial list would otherwise reach the product pages
+
+    pairs = spark.createDataFrame([("m1", "c1", 0.9, 3, 1)],
+                                  "item_id string, neighbour_id string, score double, support long, rank int")
+    pairs.write.parquet(lake.curated(config.paths.lake, "item_similarity", run))
+    report = content_job.main(spark, config, run)
+    similar = spark.read.parquet(report["output"]["similar_items"]).toPandas()
+    assert similar.query("item_id == 'm1' and neighbour_id == 'c1'")["source"].tolist() == ["co_occurrence"]
+    assert set(similar.query("item_id == 'new-mug'")["source"]) == {"content"}
