@@ -7,7 +7,7 @@ In `make test`, on a small generated shop (tests/dags/conftest.py):
 2. A corrupt input partition (`airflow dags test`): the ingest task fails with a clear log line, the run
    is marked failed, nothing downstream runs, and the previous snapshot stays live.
 
-Opt-in (`make test-airflow-dags`; marker airflow_full): `airflow dags test recs_nightly` twice on each
+Opt-in (`make test-airflow-dags`, about 18 minutes; marker airflow_full): `airflow dags test recs_nightly` twice on each
 committed sample (synthetic: 2026-11-14; Online Retail: 2011-12-09, given as the `date` param): every
 task succeeds both times, the snapshot validates, and the second run gives the same snapshot digest and
 the same lists.
