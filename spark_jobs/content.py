@@ -16,7 +16,6 @@ Writes {lake}/curated/content_similarity/dt=D/, {lake}/curated/similar_items/dt=
 from __future__ import annotations
 
 import datetime as dt
-import logging
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -26,7 +25,6 @@ from models.content import ContentError, neighbours
 from models.topn import top_n
 from spark_jobs import lake
 
-log = logging.getLogger(__name__)
 NEIGHBOURS_DDL = "item_id string, neighbour_id string, score float, rank int"
 
 

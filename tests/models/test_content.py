@@ -10,6 +10,7 @@ import pytest
 
 from models import content
 from spark_jobs import content as content_job
+from spark_jobs import lake
 from spark_jobs.columns import CATALOG_SCHEMA
 
 CATALOG = pd.DataFrame({
@@ -61,8 +62,6 @@ def test_blend_keeps_co_occurrence_and_falls_back_to_content_for_cold_items(spar
 
 @pytest.mark.spark
 def test_the_job_needs_item_similarity_of_the_date_and_blends_it(spark, make_config):
-    from spark_jobs import lake
-
     config = make_config(content__top_k=3, similarity__top_k=5)
     run = dt.date(2026, 11, 14)
     catalog = CATALOG.assign(in_stock=True, created_at=pd.NaT, promoted=False, margin_tier=None)
