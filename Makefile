@@ -50,7 +50,7 @@ eval-synthetic: $(STAMP)
 
 ## bench-models: implicit vs Spark MLlib ALS, and faiss IVF and HNSW vs exact search (prints ratios)
 bench-models: $(STAMP)
-	$(BIN)/python -m models.bench
+	$(BIN)/python -m spark_jobs.bench_models
 
 ## bench-snapshot: 1M users x 100 items into RocksDB, SST bulk load vs plain puts, size, random reads
 bench-snapshot: $(STAMP)

@@ -1,19 +1,32 @@
-"""`recs`: the one command line of the recommendation system; each package adds its subcommands."""
+"""`recs`: the one command line of the recommendation system, and the one module that sees every package.
+
+Each package's commands.py wires only its own package; what needs several packages at once
+(`recs demo`: the whole chain, then the server) lives here.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import sys
+import time
 
-from conf import ConfigError, load_config
+import yaml
+
+from conf import ConfigError, config_digest, load_config
 from data_samples import commands as sample_commands
 from export import commands as export_commands
 from lookup_server import commands as serve_commands
-from models import commands as model_commands
+from spark_jobs import chain, lake
 from spark_jobs import commands as job_commands
+from spark_jobs.offline import commands as eval_commands
+from spark_jobs.offline.sources import check_config
+from spark_jobs.session import get_spark
 
 log = logging.getLogger("recs")
+DEMO_ENVS = ("local", "retail")
+ERRORS = (ConfigError, *job_commands.ERRORS, *export_commands.ERRORS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,15 +43,24 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="print the effective configuration and its digest",
                             description="Print the effective configuration (files + RECS_* variables) as YAML.")
     config.set_defaults(handler=show_config)
-    for module in (sample_commands, job_commands, model_commands, export_commands, serve_commands):
-        module.register(sub)
+    sample_commands.register(sub)
+    job_commands.register(sub)
+    eval_commands.register(sub)
+    job_commands.register_build(export_commands.register(sub))
+    serve_commands.register(sub)
+    demo = sub.add_parser(
+        "demo", help="the nightly chain on the committed samples: ingest, interactions, models, snapshot",
+        description=f"For the environments {', '.join(DEMO_ENVS)} (the committed synthetic and Online Retail "
+                    "samples): `recs run` for the last raw date (its ingest step takes every earlier date too), "
+                    "which builds, publishes and exports a snapshot; then serve the synthetic shop's snapshot "
+                    "(Ctrl-C stops).")
+    demo.add_argument("--no-serve", action="store_true", help="stop after the pipeline instead of serving")
+    demo.set_defaults(handler=run_demo)
     return parser
 
 
 def parse_overrides(pairs: list[str]) -> dict:
     """["a.b=1"] -> {"a.b": 1}; values parsed as YAML scalars."""
-    import yaml
-
     overrides = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -49,13 +71,31 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 
 def show_config(args, config) -> int:
-    import yaml
-
-    from conf import config_digest
-
     print(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False).rstrip())
     print(f"# digest: {config_digest(config)}")
     return 0
+
+
+def run_demo(args, config) -> int:
+    spark = get_spark(config.spark, "recs-demo")
+    for env in DEMO_ENVS:
+        env_config = check_config(load_config(env=env))
+        began = time.perf_counter()
+        last = lake.list_dates(spark, f"{env_config.paths.raw}/events")[-1]
+        print(f"== {env}: the nightly chain for {last} (raw {env_config.paths.raw})")
+        reports = chain.run_chain(spark, env_config, last)
+        ingested = [dt.date.fromisoformat(d) for d in reports[0]["also_ingested"]] + [last]
+        ingest_reports = [lake.read_json(spark, lake.report(env_config.paths.lake, "ingest", d)) for d in ingested]
+        print(job_commands.format_ingest_totals(env, ingest_reports))
+        print(f"  snapshot {reports[-2]['live']} live under {env_config.paths.snapshots}; exported: "
+              f"{reports[-1].get('url') or reports[-1].get('skipped')}")
+        print(f"  lake: {env_config.paths.lake}  ({time.perf_counter() - began:.0f} s)\n")
+    spark.stop()
+    if args.no_serve:
+        return 0
+    served = load_config(env=DEMO_ENVS[0])
+    print("Try:\n" + "\n".join(f"  curl -s '{url}'" for url in serve_commands.example_urls(served)) + "\n")
+    return serve_commands.run_serve(argparse.Namespace(port=None), served)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,10 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
-        config = load_config(env=args.env, config_file=args.config, overrides=parse_overrides(args.set))
+        config = check_config(load_config(env=args.env, config_file=args.config, overrides=parse_overrides(args.set)))
         return args.handler(args, config) or 0
-    except (ConfigError, *job_commands.JOB_ERRORS, *model_commands.MODEL_ERRORS,
-            *export_commands.EXPORT_ERRORS) as err:
+    except ERRORS as err:
         print(f"recs {args.command}: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, ConfigError) else 1
 

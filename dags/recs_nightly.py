@@ -1,7 +1,7 @@
 """recs_nightly: the nightly chain for one logical date, from raw events to a published, exported snapshot.
 
 ingest -> interactions -> {popularity, item_similarity -> content, fbt_pairs, als} -> ranking -> quality_gate
--> snapshot -> validate -> publish -> export  (spark_jobs/chain.py holds the steps and their docs; content
+-> snapshot -> validate -> publish -> export  (spark_jobs/steps.py holds the steps and their docs; content
 blends item_similarity's neighbours into the product page's lists, so it runs after it).
 
 Spark steps run `recs.py step <name> --date D` through SparkSubmitOperator on the connection
@@ -35,8 +35,8 @@ if str(PROJECT_ROOT) not in sys.path:
 
 from conf import load_config  # noqa: E402
 from conf.loader import available_envs  # noqa: E402
-from spark_jobs.chain import STEPS  # noqa: E402
 from spark_jobs.session import spark_environment, spark_settings  # noqa: E402
+from spark_jobs.steps import STEPS  # noqa: E402
 
 DATE = "{{ params.date or ds }}"
 CONFIG = load_config()          # $RECS_ENV / $RECS_CONFIG of the Airflow processes: schedule, retries, Spark settings

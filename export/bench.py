@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from export import codec
-from export.builder import ingest_options, rocks_options
+from export.format import ingest_options, rocks_options
 
 
 def du(path: Path) -> int:

@@ -1,4 +1,4 @@
-"""Build a snapshot: the run's Parquet outputs -> RocksDB (one column family per answer kind) + MANIFEST.json.
+"""Build a snapshot with Spark: the run's Parquet outputs -> RocksDB (one column family per answer kind).
 
 Rows reach the builder as DataFrames of (key, item_id, score, reason, rank) per list
 column family and (key, fields JSON) for item_meta. Spark groups each key's rows into
@@ -9,56 +9,32 @@ ones are streamed to the driver a partition at a time (toLocalIterator) and writ
 batches. On a cluster the staging folder must be on a file system the executors and
 the driver share.
 
-Everything is written into {snapshots}/.building-<name>-<pid>/ and renamed to
-{snapshots}/<run_date>-<digest>/ only once the database is closed and the manifest is
-written, so a build that dies halfway leaves a dot-folder that nothing serves (the next
-build removes it) and CURRENT untouched. A live snapshot of the same name (same run date,
-configuration and inputs) is left as it is: a snapshot never changes once live.
+The folder layout, the build's lifecycle (a dot-folder renamed once the manifest is
+written; a live snapshot never rebuilt) and the options come from the Spark-free
+export/format.py and export/writer.py, which the readers share.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
-import os
 import shutil
 from pathlib import Path
 
 import pandas as pd
+from pyspark import TaskContext
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from rocksdict import SstFileWriter, WriteBatch
 
-from export import codec, manifest
+from export import codec, writer
+from export.format import LIST_FAMILIES, SnapshotError, ingest_options, rocks_options
 
 log = logging.getLogger(__name__)
-LIST_FAMILIES = ("user_recs", "similar", "fbt", "popular")
-COLUMN_FAMILIES = (*LIST_FAMILIES, "item_meta", "meta")
-BUILDING_PREFIX = ".building-"
 ENCODED_DDL = "key binary, value binary"
 BATCH = 10_000
-
-
-class SnapshotError(RuntimeError):
-    """A snapshot cannot be built, validated, published or rolled back; the message says why."""
-
-
-def rocks_options(create: bool = True):
-    from rocksdict import Options
-
-    options = Options(raw_mode=True)
-    options.create_if_missing(create)
-    options.create_missing_column_families(create)
-    return options
-
-
-def ingest_options():
-    """Move (hard-link) the SST files into the database instead of copying them."""
-    from rocksdict import IngestExternalFileOptions
-
-    options = IngestExternalFileOptions()
-    options.set_move_files(True)
-    return options
 
 
 def encode_lists(rows: DataFrame, list_length: int) -> DataFrame:
@@ -77,8 +53,6 @@ def encode_lists(rows: DataFrame, list_length: int) -> DataFrame:
 
 def encode_fields(rows: DataFrame) -> DataFrame:
     """key, value (codec metadata) from (key, fields JSON string) rows."""
-    import json
-
     def encode(batches):
         for batch in batches:
             yield pd.DataFrame({"key": [k.encode("utf-8") for k in batch["key"]],
@@ -93,9 +67,6 @@ def write_sst_files(encoded: DataFrame, staging: Path, partitions: int) -> list[
     folder = str(staging)
 
     def write(batches):
-        from pyspark import TaskContext
-        from rocksdict import SstFileWriter
-
         path = f"{folder}/part-{TaskContext.get().partitionId():05d}.sst"
         writer, count = None, 0
         for batch in batches:
@@ -116,8 +87,6 @@ def write_sst_files(encoded: DataFrame, staging: Path, partitions: int) -> list[
 
 def write_family(db, name: str, encoded: DataFrame, staging: Path, settings) -> int:
     """Fill one column family; SST bulk load at scale, batched puts below; returns its key count."""
-    from rocksdict import WriteBatch
-
     family = db.get_column_family(name)
     keys = encoded.count()
     if keys >= settings.sst_min_keys and keys > 0:
@@ -154,58 +123,21 @@ def build(spark: SparkSession, root: Path, run_date: dt.date, digest: str, lists
         meta: small snapshot metadata (written into the `meta` column family as key -> JSON).
         settings: the `snapshot` section.
     """
-    from rocksdict import Rdict
-
     missing = sorted(set(LIST_FAMILIES) - set(lists))
     if missing:
         raise SnapshotError(f"no rows for column families {missing}")
-    root.mkdir(parents=True, exist_ok=True)
-    name = f"{run_date.isoformat()}-{digest}"
-    final = root / name
-    if final.exists():
-        from export import store
-
-        if store.current(root) == name:
-            # same run date, configuration and inputs: the live snapshot already holds this build
-            log.info("snapshot %s is live and is never changed: nothing to rebuild", name)
-            return final
-        shutil.rmtree(final)
-    for stale in root.glob(BUILDING_PREFIX + "*"):
-        if not owner_alive(stale.name):
-            log.warning("removing the unfinished build %s", stale)
-            shutil.rmtree(stale, ignore_errors=True)
-    work = root / f"{BUILDING_PREFIX}{name}-{os.getpid()}"
-    work.mkdir()
-    options = rocks_options()
-    families = {cf: rocks_options() for cf in COLUMN_FAMILIES}
-    db = Rdict(str(work / "db"), options, column_families=families)
+    final, work = writer.begin(root, run_date, digest)
+    if work is None:
+        return final
+    db = writer.open_new(work)
     counts = {}
     try:
         for cf in LIST_FAMILIES:
             counts[cf] = write_family(db, cf, encode_lists(lists[cf], settings.list_length), work / "staging",
                                       settings)
         counts["item_meta"] = write_family(db, "item_meta", encode_fields(item_meta), work / "staging", settings)
-        meta_family = db.get_column_family("meta")
-        for key, value in meta.items():
-            meta_family[key.encode()] = codec.encode_meta(value if isinstance(value, dict) else {"value": value})
-        counts["meta"] = len(meta)
+        counts["meta"] = writer.write_meta(db, meta)
         db.flush()
     finally:
         db.close()
-    shutil.rmtree(work / "staging", ignore_errors=True)
-    manifest.write(work, run_date, digest, counts, metrics)
-    work.rename(final)
-    log.info("snapshot %s built: %s", name, counts)
-    return final
-
-
-def owner_alive(folder_name: str) -> bool:
-    """Whether the process that named a .building-<name>-<pid> folder still runs."""
-    try:
-        pid = int(folder_name.rsplit("-", 1)[1])
-        os.kill(pid, 0)
-        return True
-    except (ValueError, IndexError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
+    return writer.finish(work, final, run_date, digest, counts, metrics)

@@ -1,28 +1,26 @@
-"""`recs snapshot build|validate|publish|rollback|list` and `recs export push|pull`."""
+"""`recs snapshot validate|publish|rollback|list` and `recs export push|pull` (Spark-free).
+
+`recs snapshot build` reads the lake with Spark: spark_jobs/commands.py adds it to the
+`snapshot` actions that register() returns.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
-from export.builder import SnapshotError
+from export import s3, store
+from export.format import SnapshotError
 from export.s3 import ExportError
 
-EXPORT_ERRORS = (SnapshotError, ExportError)
+ERRORS = (SnapshotError, ExportError)
 
 
-def register(sub) -> None:
+def register(sub):
+    """Add `snapshot` and `export`; return the `snapshot` actions (for the Spark `build` action)."""
     snap = sub.add_parser("snapshot", help="build, validate, publish and roll back RocksDB snapshots",
                           description="Snapshots live in paths.snapshots; CURRENT names the live one.")
     actions = snap.add_subparsers(dest="action", metavar="ACTION", required=True)
-    build = actions.add_parser("build", help="build <run_date>-<digest>/ from the run's outputs",
-                               description="Read the run date's lists and catalog from the lake, write RocksDB "
-                                           "and MANIFEST.json; with --publish, validate and make it live.")
-    build.add_argument("--date", type=dt.date.fromisoformat, required=True)
-    build.add_argument("--metrics", type=Path, help="a JSON file of offline metrics to record in the manifest")
-    build.add_argument("--publish", action="store_true", help="publish it once built")
-    build.set_defaults(handler=run_build)
     check = actions.add_parser("validate", help="checksums, counts, column families, a sample of values")
     check.add_argument("folder", type=Path, help="a snapshot folder (or a name under paths.snapshots)")
     check.set_defaults(handler=run_validate)
@@ -44,40 +42,15 @@ def register(sub) -> None:
     pull.add_argument("name", nargs="?")
     pull.add_argument("--no-activate", action="store_true", help="download and verify only")
     pull.set_defaults(handler=run_pull)
+    return actions
 
 
 def root_of(config) -> Path:
     return Path(config.paths.snapshots)
 
 
-def build_snapshot(spark, config, run_date: dt.date, metrics: dict | None = None) -> Path:
-    """Build the snapshot of run_date from the lake (export/sources.py); return its folder."""
-    from conf import config_digest
-    from export import builder, sources
-
-    lists, item_meta, inputs = sources.read(spark, config, run_date)
-    digest = builder.inputs_digest(config_digest(config), inputs)
-    meta = {"run": {"run_date": run_date.isoformat(), "digest": digest, "env": config.env, "inputs": inputs}}
-    return builder.build(spark, root_of(config), run_date, digest, lists, item_meta, meta, config.snapshot, metrics)
-
-
 def publish(config, name: str) -> dict:
-    from export import store
-
     return store.publish(root_of(config), name, config.snapshot.keep, config.snapshot.validate_sample)
-
-
-def run_build(args, config) -> int:
-    from export import manifest
-    from spark_jobs.session import get_spark
-
-    spark = get_spark(config.spark, "recs-snapshot")
-    metrics = json.loads(args.metrics.read_text()) if args.metrics else None
-    folder = build_snapshot(spark, config, args.date, metrics)
-    print(json.dumps({"built": str(folder), "counts": manifest.read(folder)["counts"]}, indent=2))
-    if args.publish:
-        print(json.dumps(publish(config, folder.name), indent=2))
-    return 0
 
 
 def _folder(config, value: Path) -> Path:
@@ -85,8 +58,6 @@ def _folder(config, value: Path) -> Path:
 
 
 def run_validate(args, config) -> int:
-    from export import store
-
     folder = _folder(config, args.folder)
     man = store.validate(folder, config.snapshot.validate_sample)
     print(f"{folder}: valid ({', '.join(f'{k} {v:,}' for k, v in man['counts'].items())})")
@@ -94,8 +65,6 @@ def run_validate(args, config) -> int:
 
 
 def run_publish(args, config) -> int:
-    from export import store
-
     name = args.name or (store.snapshots(root_of(config)) or [None])[-1]
     if name is None:
         raise SnapshotError(f"no finished snapshot under {root_of(config)}: run `recs snapshot build` first")
@@ -104,15 +73,11 @@ def run_publish(args, config) -> int:
 
 
 def run_rollback(args, config) -> int:
-    from export import store
-
     print(json.dumps(store.rollback(root_of(config), config.snapshot.validate_sample)))
     return 0
 
 
 def run_list(args, config) -> int:
-    from export import store
-
     live = store.current(root_of(config))
     for name in store.snapshots(root_of(config)):
         print(("* " if name == live else "  ") + name)
@@ -120,8 +85,6 @@ def run_list(args, config) -> int:
 
 
 def run_push(args, config) -> int:
-    from export import s3, store
-
     name = args.name or store.current(root_of(config))
     if not name:
         raise ExportError("nothing is published: name a snapshot to push")
@@ -130,8 +93,6 @@ def run_push(args, config) -> int:
 
 
 def run_pull(args, config) -> int:
-    from export import s3
-
     result = s3.pull(root_of(config), config.s3, args.name)
     if not args.no_activate:
         result["published"] = publish(config, result["name"])

@@ -10,13 +10,14 @@ AWS environment (variables, profiles, instance roles), never from the configurat
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 from pathlib import Path
 
-from export import manifest
-from export.builder import BUILDING_PREFIX
+from export import manifest, store
+from export.format import BUILDING_PREFIX
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
@@ -63,8 +64,6 @@ def _matches(head: dict | None, expected: dict) -> bool:
 
 def push(folder: Path, settings) -> dict:
     """Upload a finished snapshot folder; returns counts of uploaded and already-present files."""
-    from export import store
-
     folder = Path(folder)
     man = store.verify_files(folder)
     s3, config = client(settings), transfer_config(settings)
@@ -89,8 +88,6 @@ def push(folder: Path, settings) -> dict:
 def push_local(folder: Path, root: Path, prefix: str) -> dict:
     """Copy a finished snapshot to <root>/<prefix>/<name>/ (files first, MANIFEST.json last): S3's layout
     on a local disk, for machines without a bucket. Files already there whole are skipped."""
-    from export import store
-
     folder = Path(folder)
     man = store.verify_files(folder)
     target = Path(root) / prefix.strip("/") / folder.name
@@ -132,8 +129,6 @@ def complete_snapshots(settings) -> list[str]:
 
 def pull(root: Path, settings, name: str | None = None) -> dict:
     """Download a complete snapshot into root/<name>/, verifying every file's sha256."""
-    import json
-
     root = Path(root)
     s3, config = client(settings), transfer_config(settings)
     if name is None:

@@ -13,17 +13,21 @@ import random
 import shutil
 from pathlib import Path
 
-from export import codec, manifest
-from export.builder import BUILDING_PREFIX, COLUMN_FAMILIES, LIST_FAMILIES, SnapshotError, owner_alive, rocks_options
+from rocksdict import Rdict
+
+from export import codec, manifest, writer
+from export.format import (
+    COLUMN_FAMILIES,
+    CURRENT,
+    HISTORY,
+    LIST_FAMILIES,
+    SnapshotError,
+    current,
+    open_read_only,
+    rocks_options,
+)
 
 log = logging.getLogger(__name__)
-CURRENT = "CURRENT"
-HISTORY = "HISTORY"
-
-
-def current(root: Path) -> str | None:
-    path = Path(root) / CURRENT
-    return path.read_text().strip() or None if path.is_file() else None
 
 
 def history(root: Path) -> list[str]:
@@ -68,16 +72,13 @@ def verify_files(folder: Path) -> dict:
 def validate(folder: Path, sample: int = 1000, seed: int = 0) -> dict:
     """Check a snapshot (files, column families, counts, a sample of values); return its manifest,
     or raise SnapshotError at the first fault."""
-    from rocksdict import AccessType, Rdict
-
     folder = Path(folder)
     man = verify_files(folder)
     families = set(Rdict.list_cf(str(folder / "db"), rocks_options(create=False)))
     missing = [cf for cf in COLUMN_FAMILIES if cf not in families]
     if missing:
         raise SnapshotError(f"{folder}: column families missing: {missing}")
-    db = Rdict(str(folder / "db"), rocks_options(create=False), access_type=AccessType.read_only(),
-               column_families={cf: rocks_options(create=False) for cf in families - {"default"}})
+    db = open_read_only(folder, families - {"default"})
     try:
         _check_families(db, man, folder, sample, random.Random(seed))
     finally:
@@ -170,8 +171,6 @@ def apply_retention(root: Path, keep: int) -> list[str]:
     removed = removable[:excess]
     for name in removed:
         shutil.rmtree(root / name)
-    for stale in root.glob(BUILDING_PREFIX + "*"):
-        if not owner_alive(stale.name):
-            shutil.rmtree(stale, ignore_errors=True)
+    writer.remove_stale_builds(root)
     return removed
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import time
 import uuid
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, abort, current_app, g, jsonify, request
 
+from export.codec import Entry
+from export.format import popular_key
 from lookup_server import experiments, inputs, overlay
 from models.cart import bought_together
 
 api = Blueprint("api", __name__)
-POPULAR_KEYS = ("recent:all", "all_time:all", "trending:all")
+POPULAR_KEYS = (popular_key("recent", "all"), popular_key("all_time", "all"), popular_key("trending", "all"))
 
 
 def settings():
@@ -21,8 +23,6 @@ def settings():
 def live():
     snapshot = current_app.extensions["recs.holder"].refresh()
     if snapshot is None:
-        from flask import abort
-
         abort(503, description="no valid snapshot is live yet")
     g.snapshot = snapshot
     return snapshot
@@ -60,7 +60,7 @@ def session_context(session_id: str | None) -> tuple[list[str], list[str]]:
 
 def fallback(snapshot, segment: str | None = None, limit: int | None = None):
     """The first popular list that exists: the segment's, then overall recent, all-time, trending."""
-    keys = ([f"recent:{segment}", f"trending:{segment}"] if segment else []) + list(POPULAR_KEYS)
+    keys = ([popular_key("recent", segment), popular_key("trending", segment)] if segment else []) + list(POPULAR_KEYS)
     for key, entries in zip(keys, snapshot.lists("popular", keys, limit)):
         if entries:
             return entries, ("trending" if key.startswith("trending") else "popular")
@@ -150,8 +150,6 @@ def cart_bought_together():
     snapshot = live()
     partners = {item: [(e.item_id, e.score) for e in entries]
                 for item, entries in zip(cart, snapshot.lists("fbt", cart)) if entries}
-    from export.codec import Entry
-
     found = [Entry(item, score, "bought_with:" + ",".join(because[:3]))
              for item, score, because in bought_together(cart, partners, s.max_k)]
     source = "bought_together"

@@ -15,7 +15,7 @@ from flask import Flask, current_app, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
-from conf import Config
+from conf import Config, load_config
 from lookup_server import metrics, openapi
 from lookup_server.api import api, new_request_id
 from lookup_server.experiments import ImpressionLog
@@ -102,6 +102,4 @@ def create_app(config: Config) -> Flask:
 
 def from_environment() -> Flask:
     """The app for gunicorn (`lookup_server.app:from_environment()`), configured like `recs` ($RECS_*)."""
-    from conf import load_config
-
     return create_app(load_config())

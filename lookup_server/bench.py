@@ -24,6 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from conf import load_config
+from export import store
+from lookup_server.commands import gunicorn_command
+from lookup_server.snapshot import Snapshot
 
 
 def client(port: int, paths: list[str], seconds: float, rate: float | None, out) -> None:
@@ -83,9 +86,6 @@ def serve(argv: list[str], env: dict, port: int) -> subprocess.Popen:
 
 
 def endpoints(config) -> dict[str, list[str]]:
-    from export import store
-    from lookup_server.snapshot import Snapshot
-
     root = Path(config.paths.snapshots)
     name = store.current(root)
     if name is None:
@@ -112,7 +112,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--port", type=int, default=8791)
     args = parser.parse_args(argv)
-    from lookup_server.commands import gunicorn_command
 
     config = load_config(env=args.env, overrides={"serve.impressions_dir": "/tmp/recs-bench-impressions"})
     paths = endpoints(config)

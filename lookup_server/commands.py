@@ -10,6 +10,9 @@ from pathlib import Path
 
 import yaml
 
+from export import store
+from lookup_server.snapshot import Snapshot
+
 
 def register(sub) -> None:
     serve = sub.add_parser("serve", help="serve the live snapshot over HTTP (gunicorn, foreground)",
@@ -36,9 +39,6 @@ def gunicorn_command(config, port: int | None = None) -> tuple[list[str], dict]:
 
 def example_urls(config) -> list[str]:
     """A few URLs worth trying against the live snapshot of `config` (ids taken from it)."""
-    from export import store
-    from lookup_server.snapshot import Snapshot
-
     root = Path(config.paths.snapshots)
     name = store.current(root)
     if name is None:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from export import codec, manifest, store
-from export.builder import COLUMN_FAMILIES, rocks_options
+from export.format import COLUMN_FAMILIES, open_read_only
 
 log = logging.getLogger(__name__)
 META_CACHE_ITEMS = 500_000
@@ -24,13 +24,10 @@ class Snapshot:
     """Read-only access to one snapshot's column families."""
 
     def __init__(self, folder: Path):
-        from rocksdict import AccessType, Rdict
-
         self.folder = Path(folder)
         self.name = self.folder.name
         self.manifest = manifest.read(self.folder)
-        self.db = Rdict(str(self.folder / "db"), rocks_options(create=False), access_type=AccessType.read_only(),
-                        column_families={cf: rocks_options(create=False) for cf in COLUMN_FAMILIES})
+        self.db = open_read_only(self.folder)
         self.families = {cf: self.db.get_column_family(cf) for cf in COLUMN_FAMILIES}
         self.opened_at = time.time()
         self.meta_cache: dict[str, dict | None] = {}

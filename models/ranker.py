@@ -1,11 +1,12 @@
 """The learning-to-rank model: XGBoost rank:ndcg over candidate features, and its scoring in Spark.
 
-fit() trains on a driver-sized pandas frame (sampled users, see models/ranking.py), seeded from
+fit() trains on a driver-sized pandas frame (sampled users, see spark_jobs/offline/ranked.py), seeded from
 the configuration. to_json()/from_json() keep the model with its feature list, parameters,
 config digest and feature importances (gain) in one document. rank() scores every user's candidates over user
 partitions in Spark (the model broadcast once), scales the scores to [0, 1] per user, hands the
 best ranking.rerank_pool candidates to the business rules (models/rerank.py) and returns the
-final lists with a reason code per item.
+final lists with a reason code per item, from the reason templates of the candidate's best
+source ("similar_to:{}" takes the anchor item; spark_jobs/offline/sources.py holds them).
 """
 
 from __future__ import annotations
@@ -17,17 +18,15 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+import xgboost as xgb
 from pyspark.sql import DataFrame, SparkSession
 
 from conf.schema import RankingConfig, RerankConfig
-from models.features import RERANK_COLUMNS
-from models.rerank import Candidate, rerank
+from models.rerank import RERANK_COLUMNS, Candidate, rerank
 
 RANKED_DDL = "user_id string, item_id string, score float, rank int, reason string"
 MODEL_FORMAT = "xgboost-ubj-base64"
-REASONS = {"als": "for_you", "ease": "for_you", "buy_again": "buy_again", "popular_recent": "popular",
-           "item_knn": "similar_to:{}", "content": "similar_to:{}", "fbt": "bought_with:{}",
-           "category_popular": "popular_in:{}", "category_trending": "trending_in:{}", "random": "recommended"}
+DEFAULT_REASON = "recommended"
 
 
 class RankerError(RuntimeError):
@@ -44,8 +43,6 @@ class Ranker:
     training: dict = field(default_factory=dict)
 
     def booster(self):
-        import xgboost as xgb
-
         booster = xgb.Booster()
         booster.load_model(bytearray(self.model))
         return booster
@@ -53,8 +50,6 @@ class Ranker:
 
 def fit(train: pd.DataFrame, features: list[str], settings: RankingConfig, seed: int, digest: str) -> Ranker:
     """Train XGBRanker on rows (user_id, label, *features): one query group per user."""
-    import xgboost as xgb
-
     if train.empty or train["label"].sum() == 0:
         raise RankerError("no positive labels in the training window: nothing bought by users with candidates; "
                           "widen ranking.label_days or check the dates against the data")
@@ -88,8 +83,9 @@ def from_json(document: dict, digest: str | None = None) -> Ranker:
     return Ranker(base64.b64decode(document["model"]), **fields)
 
 
-def reason(source: str | None, anchor) -> str:
-    template = REASONS.get(source or "random", "recommended")
+def reason(source: str | None, anchor, reasons: dict[str, str]) -> str:
+    """The reason code of a candidate from its best source's template (`reasons`: source -> template)."""
+    template = reasons.get(source or "", DEFAULT_REASON)
     return template.format(anchor) if "{}" in template and anchor else template.split(":")[0]
 
 
@@ -111,7 +107,7 @@ def whole_users(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
 
 
 def final_lists(chunk: pd.DataFrame, scores: np.ndarray, rules: RerankConfig, run_date: dt.date, n: int,
-                pool: int) -> pd.DataFrame:
+                pool: int, reasons: dict[str, str]) -> pd.DataFrame:
     """Per user: the best `pool` candidates by score, scaled to [0, 1], through the business rules.
 
     The stored score of each entry is at most the one above it (snapshots hold lists in
@@ -123,7 +119,7 @@ def final_lists(chunk: pd.DataFrame, scores: np.ndarray, rules: RerankConfig, ru
         rows = rows.head(pool)
         low, high = rows["_s"].min(), rows["_s"].max()
         scaled = (rows["_s"] - low) / (high - low) if high > low else rows["_s"] * 0 + 1.0
-        candidates = [Candidate(item_id=r.item_id, score=float(s), reason=reason(r.source, r.anchor),
+        candidates = [Candidate(item_id=r.item_id, score=float(s), reason=reason(r.source, r.anchor, reasons),
                                 category=r.category or "", brand=r.brand or "", in_stock=r.in_stock is not False,
                                 promoted=bool(r.promoted), created_at=None if pd.isna(r.created_at) else r.created_at,
                                 margin_tier=r.margin_tier, purchased=bool(r.purchased))
@@ -141,7 +137,7 @@ def final_lists(chunk: pd.DataFrame, scores: np.ndarray, rules: RerankConfig, ru
 
 
 def rank(spark: SparkSession, frame: DataFrame, ranker: Ranker, rules: RerankConfig, run_date: dt.date,
-         n: int, pool: int) -> DataFrame:
+         n: int, pool: int, reasons: dict[str, str]) -> DataFrame:
     """user_id, item_id, score, rank, reason: every user's final list, scored over user partitions."""
     payload = spark.sparkContext.broadcast(ranker.model)
     features = ranker.features
@@ -149,12 +145,10 @@ def rank(spark: SparkSession, frame: DataFrame, ranker: Ranker, rules: RerankCon
         .repartition("user_id").sortWithinPartitions("user_id", "item_id")
 
     def score(batches):
-        import xgboost as xgb
-
         booster = xgb.Booster()
         booster.load_model(bytearray(payload.value))
         for chunk in whole_users(batches):
             predicted = booster.inplace_predict(chunk[features].to_numpy(np.float32))
-            yield final_lists(chunk, predicted, rules, run_date, n, pool)
+            yield final_lists(chunk, predicted, rules, run_date, n, pool, reasons)
 
     return rows.mapInPandas(score, RANKED_DDL)

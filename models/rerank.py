@@ -22,6 +22,9 @@ from dataclasses import dataclass, replace
 
 from conf.schema import RerankConfig
 
+# the item attributes each candidate carries into the rules (besides its score and reason)
+RERANK_COLUMNS = ("category", "brand", "in_stock", "promoted", "created_at", "margin_tier", "purchased")
+
 
 @dataclass(frozen=True)
 class Candidate:

@@ -1,19 +1,27 @@
-"""`recs ingest`, `recs interactions`, `recs run`, `recs step` and `recs demo`: run Spark jobs for run dates."""
+"""`recs ingest`, `interactions`, `run`, `step`, `models` and `snapshot build`: run Spark jobs for run dates."""
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import time
+from pathlib import Path
 
-from spark_jobs.chain import STEPS, ChainError
+from export import manifest, store
+from models.als import AlsError
+from models.content import ContentError
+from models.ranker import RankerError
+from spark_jobs import chain, ingest, interactions, lake, snapshot
 from spark_jobs.ingest import IngestError
 from spark_jobs.interactions import InteractionsError
+from spark_jobs.offline.gate import GateError
+from spark_jobs.offline.split import EvaluationError
 from spark_jobs.raw_input import RawInputError
+from spark_jobs.session import get_spark
+from spark_jobs.steps import BY_NAME, MODEL_JOBS, STEPS, ChainError
 
-JOB_ERRORS = (IngestError, InteractionsError, RawInputError, ChainError)
-DEMO_ENVS = ("local", "retail")
+ERRORS = (IngestError, InteractionsError, RawInputError, ChainError, AlsError, ContentError, EvaluationError,
+          GateError, RankerError)
 
 
 def register(sub) -> None:
@@ -48,14 +56,24 @@ def register(sub) -> None:
     step.add_argument("--date", type=dt.date.fromisoformat, required=True, help="run date YYYY-MM-DD")
     step.set_defaults(handler=run_one_step)
 
-    demo = sub.add_parser(
-        "demo", help="the nightly chain on the committed samples: ingest, interactions, models, snapshot",
-        description=f"For the environments {', '.join(DEMO_ENVS)} (the committed synthetic and Online Retail "
-                    "samples): `recs run` for the last raw date (its ingest step takes every earlier date too), "
-                    "which builds, publishes and exports a snapshot; then serve the synthetic shop's snapshot "
-                    "(Ctrl-C stops).")
-    demo.add_argument("--no-serve", action="store_true", help="stop after the pipeline instead of serving")
-    demo.set_defaults(handler=run_demo)
+    jobs = sub.add_parser(
+        "models", help="nightly model jobs for run dates: popularity, similarity, fbt, content, ALS + ANN, ranking",
+        description="For each run date D, from curated events and catalog: " + ", ".join(MODEL_JOBS) +
+                    "; each writes {lake}/curated/<job>/dt=D/ and a report.")
+    add_dates(jobs, allow_all=False)
+    jobs.add_argument("--only", help=f"comma-separated subset of {','.join(MODEL_JOBS)}")
+    jobs.set_defaults(handler=run_models)
+
+
+def register_build(actions) -> None:
+    """`recs snapshot build`: added to export/commands.py's `snapshot` actions (it reads the lake with Spark)."""
+    build = actions.add_parser("build", help="build <run_date>-<digest>/ from the run's outputs",
+                               description="Read the run date's lists and catalog from the lake, write RocksDB "
+                                           "and MANIFEST.json; with --publish, validate and make it live.")
+    build.add_argument("--date", type=dt.date.fromisoformat, required=True)
+    build.add_argument("--metrics", type=Path, help="a JSON file of offline metrics to record in the manifest")
+    build.add_argument("--publish", action="store_true", help="publish it once built")
+    build.set_defaults(handler=run_build)
 
 
 def add_dates(parser, allow_all: bool) -> None:
@@ -69,8 +87,6 @@ def add_dates(parser, allow_all: bool) -> None:
 
 def run_dates(args, spark, config) -> list[dt.date]:
     """The dates named by --date, --start/--end or --all."""
-    from spark_jobs import lake
-
     if args.date:
         return [args.date]
     if getattr(args, "all", False):
@@ -84,9 +100,6 @@ def run_dates(args, spark, config) -> list[dt.date]:
 
 
 def run_ingest(args, config) -> int:
-    from spark_jobs import ingest
-    from spark_jobs.session import get_spark
-
     spark = get_spark(config.spark, "recs-ingest")
     reports = []
     for date in run_dates(args, spark, config):
@@ -98,9 +111,6 @@ def run_ingest(args, config) -> int:
 
 
 def run_interactions(args, config) -> int:
-    from spark_jobs import interactions
-    from spark_jobs.session import get_spark
-
     spark = get_spark(config.spark, "recs-interactions")
     for date in run_dates(args, spark, config):
         report = interactions.main(spark, config, date)
@@ -110,9 +120,6 @@ def run_interactions(args, config) -> int:
 
 
 def run_chain(args, config) -> int:
-    from spark_jobs import chain
-    from spark_jobs.session import get_spark
-
     spark = get_spark(config.spark, "recs-run")
     for date in run_dates(args, spark, config):
         began = time.perf_counter()
@@ -123,54 +130,39 @@ def run_chain(args, config) -> int:
 
 
 def run_one_step(args, config) -> int:
-    from spark_jobs import chain
-
     spark = None
-    if chain.BY_NAME[args.name].spark:
-        from spark_jobs.session import get_spark
-
+    if BY_NAME[args.name].spark:
         spark = get_spark(config.spark, f"recs-{args.name}-{args.date}")
     report = chain.run_step(args.name, config, args.date, spark)
     print(json.dumps(report, indent=2, default=str))
     return 0
 
 
-def run_demo(args, config) -> int:
-    from conf import load_config
-    from spark_jobs import chain, lake
-    from spark_jobs.session import get_spark
-
-    spark = get_spark(config.spark, "recs-demo")
-    for env in DEMO_ENVS:
-        env_config = load_config(env=env)
+def run_models(args, config) -> int:
+    only = args.only.split(",") if args.only else list(MODEL_JOBS)
+    unknown = sorted(set(only) - set(MODEL_JOBS))
+    if unknown:
+        raise ChainError(f"unknown job(s) {unknown}; choose from {', '.join(MODEL_JOBS)}")
+    spark = get_spark(config.spark, "recs-models")
+    for date in run_dates(args, spark, config):
         began = time.perf_counter()
-        last = lake.list_dates(spark, f"{env_config.paths.raw}/events")[-1]
-        print(f"== {env}: the nightly chain for {last} (raw {env_config.paths.raw})")
-        reports = chain.run_chain(spark, env_config, last)
-        ingested = [dt.date.fromisoformat(d) for d in reports[0]["also_ingested"]] + [last]
-        ingest_reports = [lake.read_json(spark, lake.report(env_config.paths.lake, "ingest", d)) for d in ingested]
-        print(format_ingest_totals(env, ingest_reports))
-        print(f"  snapshot {reports[-2]['live']} live under {env_config.paths.snapshots}; exported: "
-              f"{reports[-1].get('url') or reports[-1].get('skipped')}")
-        print(f"  lake: {env_config.paths.lake}  ({time.perf_counter() - began:.0f} s)\n")
-    spark.stop()
-    if args.no_serve:
-        return 0
-    from lookup_server.commands import example_urls, run_serve
-
-    served = load_config(env=DEMO_ENVS[0])
-    print("Try:\n" + "\n".join(f"  curl -s '{url}'" for url in example_urls(served)) + "\n")
-    return run_serve(argparse.Namespace(port=None), served)
+        for job in [name for name in MODEL_JOBS if name in only]:
+            report = chain.run_step(job, config, date, spark)
+            shown = {k: v for k, v in report.items() if k not in ("job", "run_date", "output")}
+            print(f"{job} {config.env} {date}: {json.dumps(shown)} ({time.perf_counter() - began:.0f} s)")
+            began = time.perf_counter()
+    return 0
 
 
-def run_model_jobs(spark, config, date: dt.date, jobs=None):
-    """Run the nightly model jobs (models.commands.MODEL_JOBS, in order) for one date; yield (job, report)."""
-    import importlib
-
-    from models.commands import MODEL_JOBS
-
-    for job in jobs or MODEL_JOBS:
-        yield job, importlib.import_module(f"spark_jobs.{job}").main(spark, config, date)
+def run_build(args, config) -> int:
+    spark = get_spark(config.spark, "recs-snapshot")
+    metrics = json.loads(args.metrics.read_text()) if args.metrics else None
+    folder = snapshot.build(spark, config, args.date, metrics)
+    print(json.dumps({"built": str(folder), "counts": manifest.read(folder)["counts"]}, indent=2))
+    if args.publish:
+        print(json.dumps(store.publish(Path(config.paths.snapshots), folder.name, config.snapshot.keep,
+                                       config.snapshot.validate_sample), indent=2))
+    return 0
 
 
 def format_ingest_line(env: str, report: dict) -> str:

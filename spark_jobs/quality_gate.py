@@ -15,8 +15,8 @@ import logging
 from pyspark.sql import SparkSession
 
 from conf import Config
-from models.gate import GateError
 from spark_jobs import lake
+from spark_jobs.offline.gate import GateError
 
 log = logging.getLogger(__name__)
 

@@ -1,16 +1,16 @@
 """Ranked per-user lists for one run date: candidates -> XGBoost ranker -> business rules, behind a quality gate.
 
-For run date D (models/ranking.py does the work):
+For run date D (spark_jobs/offline/ranked.py does the work):
 1. gate (gate.enabled): a ranker trained without the last gate.holdout_days days makes lists at
    the holdout's first day; they are scored on the holdout against the gate's baselines and
-   the previous run's figures (models/gate.py). A failure writes the report (passed: false) and
+   the previous run's figures (spark_jobs/offline/gate.py). A failure writes the report (passed: false) and
    removes any earlier ranked output of D; the quality_gate step (spark_jobs/quality_gate.py) then
    fails the run, and the snapshot build refuses the date: nothing downstream publishes.
 2. the production ranker: trained on the ranking.label_days up to D, saved with its feature
    list, parameters, importances and config digest;
 3. every user's final list (ranking.list_length) as of the end of D, with reason codes.
 With too little history for a holdout or a label window (a new shop), the job writes a report
-saying why it skipped and no lists: the snapshot then serves the ALS lists (export/sources.py).
+saying why it skipped and no lists: the snapshot then serves the ALS lists (spark_jobs/snapshot.py).
 
 Reads  {lake}/curated/events/dt=<lookback..D>/, {lake}/curated/catalog/dt=D/
 Writes {lake}/curated/ranked/dt=D/ (user_id, item_id, score, rank, reason),
@@ -27,11 +27,11 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from conf import Config
-from models import gate, ranking
-from models.evaluation import EvaluationError, as_of, temporal_split
 from models.ranker import RankerError, to_json
 from spark_jobs import lake
 from spark_jobs.interactions import read_events
+from spark_jobs.offline import gate, ranked
+from spark_jobs.offline.split import EvaluationError, as_of, temporal_split
 
 log = logging.getLogger(__name__)
 JOB = "ranking"
@@ -51,8 +51,8 @@ def run_gate(spark: SparkSession, config: Config, events, catalog, run_date: dt.
     """Train without the holdout, score the holdout, compare; the gate section of the report."""
     start = run_date - dt.timedelta(days=config.gate.holdout_days - 1)
     split = temporal_split(events, catalog, config, start, run_date)
-    model = ranking.train(spark, split.train_events, catalog, config, start, discovery)
-    lists = ranking.final_lists(spark, split, split.users, config, model, config.rerank, discovery,
+    model = ranked.train(spark, split.train_events, catalog, config, start, discovery)
+    lists = ranked.final_lists(spark, split, split.users, config, model, config.rerank, discovery,
                                 config.gate.k).cache()
     measured = gate.measure(spark, split, lists, config, discovery)
     previous = previous_figures(spark, config, run_date)
@@ -83,7 +83,7 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
     end = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
     events = read_events(spark, config, run_date).filter(F.col("event_time") < F.lit(end)).cache()
     catalog = spark.read.parquet(lake.curated(config.paths.lake, "catalog", run_date))
-    discovery = ranking.is_discovery(config.rerank)
+    discovery = ranked.is_discovery(config.rerank)
     out = {"ranked": lake.curated(config.paths.lake, "ranked", run_date),
            "ranker": lake.curated(config.paths.lake, "ranker", run_date) + "/ranker.json"}
     report = {"job": JOB, "run_date": run_date.isoformat(), "output": out, "discovery": discovery,
@@ -99,7 +99,7 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
                 spark.catalog.clearCache()
                 return report
         cutoff = run_date + dt.timedelta(days=1)
-        model = ranking.train(spark, events, catalog, config, cutoff, discovery)
+        model = ranked.train(spark, events, catalog, config, cutoff, discovery)
     except (EvaluationError, RankerError) as err:      # too little history yet: the snapshot uses ALS lists
         log.warning("ranking %s skipped: %s", run_date, err)
         report = {"job": JOB, "run_date": run_date.isoformat(), "output": {}, "skipped": str(err)}
@@ -108,7 +108,7 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
         return report
     lake.write_json(spark, out["ranker"], to_json(model))
     view = as_of(events, catalog, config, cutoff)
-    lists = ranking.final_lists(spark, view, view.users, config, model, config.rerank, discovery,
+    lists = ranked.final_lists(spark, view, view.users, config, model, config.rerank, discovery,
                                 config.ranking.list_length)
     lake.write_partition(lists, out["ranked"], config.ranking.output_files, ["user_id", "rank"])
     counts = spark.read.parquet(out["ranked"]).agg(

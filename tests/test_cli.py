@@ -109,7 +109,7 @@ def test_run_is_the_whole_nightly_chain_in_one_session_and_reruns_to_the_same_sn
     capsys.readouterr()
     assert recs.main([*args, "run", "--date", "2026-02-02"]) == 0
     out = capsys.readouterr().out
-    from spark_jobs.chain import STEPS
+    from spark_jobs.steps import STEPS
     steps = [line.split()[0] for line in out.splitlines() if line.startswith("  ")]
     assert steps == [step.name for step in STEPS]                       # every step, in order
     live = (tmp_path / "snapshots" / "CURRENT").read_text().strip()

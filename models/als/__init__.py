@@ -18,20 +18,10 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 
 from conf.schema import AlsConfig
+from models.als import implicit_engine, spark_engine
+from models.als.params import AlsError, AlsParams
 
-
-@dataclass(frozen=True)
-class AlsParams:
-    """The hyperparameters one fit uses."""
-
-    factors: int
-    regularization: float
-    alpha: float
-    iterations: int
-
-    @classmethod
-    def of(cls, settings: AlsConfig) -> AlsParams:
-        return cls(settings.factors, settings.regularization, settings.alpha, settings.iterations)
+__all__ = ["AlsError", "AlsParams", "Factors", "train"]
 
 
 @dataclass
@@ -44,19 +34,14 @@ class Factors:
     params: AlsParams
 
 
-class AlsError(RuntimeError):
-    """ALS cannot run as configured; the message says what to change."""
-
-
 def train(spark: SparkSession, interactions: DataFrame, settings: AlsConfig, seed: int,
           params: AlsParams | None = None, engine: str | None = None) -> Factors:
     """Fit ALS with the configured (or given) engine and parameters."""
     params = params or AlsParams.of(settings)
     engine = engine or settings.engine
     if engine == "implicit":
-        from models.als.implicit_engine import fit
-        return Factors(*fit(spark, interactions, params, seed, settings.max_interactions), engine, params)
+        return Factors(*implicit_engine.fit(spark, interactions, params, seed, settings.max_interactions), engine,
+                       params)
     if engine == "spark":
-        from models.als.spark_engine import fit
-        return Factors(*fit(interactions, params, seed), engine, params)
+        return Factors(*spark_engine.fit(interactions, params, seed), engine, params)
     raise AlsError(f"unknown als.engine {engine!r}: use implicit or spark")

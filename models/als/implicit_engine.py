@@ -9,7 +9,7 @@ import pandas as pd
 import scipy.sparse as sp
 from pyspark.sql import DataFrame, SparkSession
 
-from models.als import AlsError, AlsParams
+from models.als.params import AlsError, AlsParams
 
 FACTORS_DDL = "{key} string, factors array<float>"
 

@@ -6,7 +6,7 @@ from pyspark.ml.recommendation import ALS
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from models.als import AlsParams
+from models.als.params import AlsParams
 
 
 def dense_ids(values: DataFrame, key: str) -> DataFrame:

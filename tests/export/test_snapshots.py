@@ -14,7 +14,7 @@ import pytest
 from rocksdict import AccessType, Rdict
 
 from export import codec, manifest, store
-from export.builder import COLUMN_FAMILIES, SnapshotError, rocks_options
+from export.format import COLUMN_FAMILIES, SnapshotError, rocks_options
 
 pytestmark = pytest.mark.spark
 REPO = Path(__file__).resolve().parents[2]

@@ -1,8 +1,9 @@
 """A real lookup server: gunicorn (2 workers, `recs serve`'s command) on a free loopback port,
-answering from a snapshot built by the real builder, sessions in the real Redis."""
+answering from a snapshot written by the format layer's plain writer (no Spark), sessions in the real Redis."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import socket
 import subprocess
@@ -14,6 +15,10 @@ from pathlib import Path
 import pytest
 
 from conf import load_config
+from export import writer
+from export.format import popular_key
+
+RUN = dt.date(2026, 11, 14)
 
 REPO = Path(__file__).resolve().parents[2]
 ITEMS = [f"i{n}" for n in range(30)]
@@ -25,25 +30,23 @@ def item_fields(n: int) -> str:
                        "category": "Home > Mugs" if n % 2 == 0 else "Toys > Cars"})
 
 
-def build_snapshot(spark, root: Path, digest: str, shift: int = 0) -> Path:
+def build_snapshot(root: Path, digest: str, shift: int = 0) -> Path:
     """Users u0..u19, each item i0..i29 with neighbours; `shift` changes the lists between versions."""
-    from export import builder
-    from tests.conftest import RUN
+    def lists(keys, per_key, reason, skip_self=False):
+        found = {}
+        for k, key in enumerate(keys):
+            entries = [(ITEMS[(k * 3 + r + shift) % len(ITEMS)], float(per_key - r), reason) for r in range(per_key)]
+            found[key] = [e for e in entries if not (skip_self and e[0] == key)]
+        return found
 
-    def rows(keys, per_key, reason):
-        return [(key, ITEMS[(k * 3 + r + shift) % len(ITEMS)], float(per_key - r), reason, r + 1)
-                for k, key in enumerate(keys) for r in range(per_key)]
-
-    ddl = "key string, item_id string, score double, reason string, rank int"
-    similar = [row for row in rows(ITEMS, 6, "also_viewed") if row[1] != row[0]]
-    lists = {"user_recs": spark.createDataFrame(rows([f"u{n}" for n in range(20)], 12, "als"), ddl),
-             "similar": spark.createDataFrame(similar, ddl),
-             "fbt": spark.createDataFrame([r for r in rows(ITEMS[:10], 4, "also_bought") if r[1] != r[0]], ddl),
-             "popular": spark.createDataFrame(rows(["recent:all", "trending:all", "recent:Toys"], 15, "recent"),
-                                              ddl)}
-    meta = spark.createDataFrame([(f"i{n}", item_fields(n)) for n in range(30)], "key string, fields string")
+    families = {"user_recs": lists([f"u{n}" for n in range(20)], 12, "als"),
+                "similar": lists(ITEMS, 6, "also_viewed", skip_self=True),
+                "fbt": lists(ITEMS[:10], 4, "also_bought", skip_self=True),
+                "popular": lists([popular_key("recent", "all"), popular_key("trending", "all"),
+                                  popular_key("recent", "Toys")], 15, "recent")}
+    meta = {f"i{n}": json.loads(item_fields(n)) for n in range(30)}
     settings = load_config(env="local", environ={}).snapshot
-    return builder.build(spark, root, RUN, digest, lists, meta, {"run": {"digest": digest}}, settings)
+    return writer.write(root, RUN, digest, families, meta, {"run": {"digest": digest}}, settings.list_length)
 
 
 def free_port() -> int:
@@ -85,11 +88,11 @@ def start_server(config) -> tuple[subprocess.Popen, str]:
 
 
 @pytest.fixture(scope="module")
-def server(spark, tmp_path_factory):
+def server(tmp_path_factory):
     from export import store
 
     root = tmp_path_factory.mktemp("served") / "snapshots"
-    first = build_snapshot(spark, root, "v1")
+    first = build_snapshot(root, "v1")
     store.publish(root, first.name, keep=10)
     config = load_config(env="local", environ={}, overrides={
         "paths.snapshots": str(root), "serve.poll_seconds": 0.2, "serve.workers": 2,

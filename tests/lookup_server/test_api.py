@@ -11,8 +11,6 @@ import pytest
 from export import store
 from tests.lookup_server.conftest import OUT_OF_STOCK, build_snapshot, get
 
-pytestmark = pytest.mark.spark
-
 
 def ids(answer):
     return [item["item_id"] for item in answer["items"]]
@@ -93,7 +91,7 @@ def test_malformed_session_events_get_a_400(server, body, field):
     assert status == 400 and answer["field"] == field
 
 
-def test_hot_swap_under_requests_drops_nothing_and_a_corrupt_snapshot_is_refused(server, spark):
+def test_hot_swap_under_requests_drops_nothing_and_a_corrupt_snapshot_is_refused(server):
     base, root = server["base"], server["root"]
     failures, seen, stop = [], set(), threading.Event()
 
@@ -108,7 +106,7 @@ def test_hot_swap_under_requests_drops_nothing_and_a_corrupt_snapshot_is_refused
     threads = [threading.Thread(target=hammer) for _ in range(4)]
     for t in threads:
         t.start()
-    second = build_snapshot(spark, root, "v2", shift=1)
+    second = build_snapshot(root, "v2", shift=1)
     store.publish(root, second.name, keep=10)
     deadline = time.time() + 20
     while get(base, "/v1/snapshot")[1]["id"] != second.name and time.time() < deadline:
@@ -124,7 +122,7 @@ def test_hot_swap_under_requests_drops_nothing_and_a_corrupt_snapshot_is_refused
         streak = streak + 1 if get(base, "/v1/snapshot")[1]["id"] == second.name else 0
     assert streak == 10
 
-    corrupt = build_snapshot(spark, root, "v3", shift=2)
+    corrupt = build_snapshot(root, "v3", shift=2)
     sst = sorted((corrupt / "db").glob("*.sst"))[0]
     data = bytearray(sst.read_bytes())
     data[len(data) // 2] ^= 0xFF

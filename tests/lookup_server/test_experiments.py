@@ -36,7 +36,6 @@ def test_shares_must_sum_to_one():
         ExperimentConfig(name="x", variants={"a": {"share": 0.5}, "b": {"share": 0.4}})
 
 
-@pytest.mark.spark
 def test_a_served_experiment_labels_answers_and_logs_impressions(server, tmp_path):
     config = load_config(env="local", environ={}, overrides={
         "paths.snapshots": str(server["root"]), "serve.workers": 2, "serve.experiment": EXPERIMENT,

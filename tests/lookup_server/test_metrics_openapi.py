@@ -6,11 +6,7 @@ import json
 import re
 import urllib.request
 
-import pytest
-
 from tests.lookup_server.conftest import get
-
-pytestmark = pytest.mark.spark
 
 
 def scrape(base: str) -> str:

@@ -10,9 +10,12 @@ import pytest
 
 from conf import load_config
 from models import ranker
-from models.features import RERANK_COLUMNS
+from models.rerank import RERANK_COLUMNS
 
 FEATURES = ["signal", "noise"]
+# reason templates as the source registry (spark_jobs/offline/sources.py) hands them to the ranker
+REASONS = {"item_knn": "similar_to:{}", "category_popular": "popular_in:{}", "ease": "for_you",
+           "fbt": "bought_with:{}", "als": "for_you", "buy_again": "buy_again"}
 
 
 def training_rows(seed: int = 0, users: int = 60, per_user: int = 20) -> pd.DataFrame:
@@ -86,7 +89,8 @@ def test_final_lists_scale_scores_apply_rules_and_give_reasons():
         "purchased": [False, False, False, True],
         "source": ["fbt", "als", "als", "buy_again"], "anchor": ["z", None, None, None]})
     assert set(RERANK_COLUMNS) <= set(chunk.columns)
-    out = ranker.final_lists(chunk, np.array([4.0, 3.0, 2.0, 1.0]), rules, dt.date(2026, 11, 14), n=10, pool=10)
+    out = ranker.final_lists(chunk, np.array([4.0, 3.0, 2.0, 1.0]), rules, dt.date(2026, 11, 14), n=10, pool=10,
+                             reasons=REASONS)
     # c is out of stock, d was purchased (dropped by default), b waits for a window without another X
     assert out["item_id"].tolist() == ["a"]
     assert out["reason"].tolist() == ["bought_with:z"]
@@ -94,11 +98,12 @@ def test_final_lists_scale_scores_apply_rules_and_give_reasons():
 
 
 def test_reason_codes_name_the_source_and_its_anchor():
-    assert ranker.reason("item_knn", "85123A") == "similar_to:85123A"
-    assert ranker.reason("category_popular", "Gifts > Bag") == "popular_in:Gifts > Bag"
-    assert ranker.reason("ease", None) == "for_you"
-    assert ranker.reason("fbt", None) == "bought_with"
-    assert ranker.reason(None, None) == "recommended"
+    assert ranker.reason("item_knn", "85123A", REASONS) == "similar_to:85123A"
+    assert ranker.reason("category_popular", "Gifts > Bag", REASONS) == "popular_in:Gifts > Bag"
+    assert ranker.reason("ease", None, REASONS) == "for_you"
+    assert ranker.reason("fbt", None, REASONS) == "bought_with"
+    assert ranker.reason(None, None, REASONS) == "recommended"
+    assert ranker.reason("random", None, REASONS) == "recommended"
 
 
 def test_an_item_held_back_by_a_cap_never_raises_the_stored_score():
@@ -107,7 +112,8 @@ def test_an_item_held_back_by_a_cap_never_raises_the_stored_score():
         "user_id": ["u"] * 4, "item_id": ["a", "b", "c", "d"], "category": ["X", "X", "Y", "Z"],
         "brand": [None] * 4, "in_stock": [True] * 4, "promoted": [False] * 4, "created_at": [pd.NaT] * 4,
         "margin_tier": [None] * 4, "purchased": [False] * 4, "source": ["als"] * 4, "anchor": [None] * 4})
-    out = ranker.final_lists(chunk, np.array([4.0, 3.0, 2.0, 1.0]), rules, dt.date(2026, 11, 14), n=10, pool=10)
+    out = ranker.final_lists(chunk, np.array([4.0, 3.0, 2.0, 1.0]), rules, dt.date(2026, 11, 14), n=10, pool=10,
+                             reasons=REASONS)
     assert out["item_id"].tolist() == ["a", "c", "b", "d"]        # b waits one slot for the X cap
     assert out["score"].is_monotonic_decreasing
     assert out["score"].tolist()[1] == out["score"].tolist()[2]   # b is stored at c's score, not above it

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from models.gate import GateError
-from spark_jobs import chain
+from spark_jobs import chain, snapshot, steps
+from spark_jobs.offline.gate import GateError
 from spark_jobs.quality_gate import decide
 
 DAY = dt.date(2026, 11, 14)
@@ -16,11 +16,19 @@ DAY = dt.date(2026, 11, 14)
 
 def test_steps_are_in_dependency_order_and_name_known_steps():
     seen = set()
-    for step in chain.STEPS:
+    for step in steps.STEPS:
         assert set(step.upstream) <= seen, f"{step.name} runs before its upstream"
         seen.add(step.name)
-    assert [s.name for s in chain.STEPS][-4:] == ["snapshot", "validate", "publish", "export"]
-    assert {s.name for s in chain.STEPS if not s.spark} == {"validate", "publish", "export"}
+    assert [s.name for s in steps.STEPS][-4:] == ["snapshot", "validate", "publish", "export"]
+    assert {s.name for s in steps.STEPS if not s.spark} == {"validate", "publish", "export"}
+    assert steps.MODEL_JOBS == (*steps.MODELS, "ranking", "quality_gate")
+
+
+def test_every_step_runs_a_function_named_in_the_chain():
+    """The DAG, `recs run` and `recs models` read steps.STEPS; chain.RUNNERS binds each to its code."""
+    assert list(chain.RUNNERS) == [step.name for step in steps.STEPS]
+    assert chain.RUNNERS["ranking"].__module__ == "spark_jobs.ranking"
+    assert chain.RUNNERS["snapshot"].__module__ == "spark_jobs.snapshot"
 
 
 def test_unknown_steps_and_spark_steps_without_a_session_are_refused(make_config):
@@ -58,7 +66,7 @@ def test_publish_only_moves_current_forward_and_export_copies_to_the_local_folde
     def built(day: dt.date, digest: str) -> str:
         folder = builder.build(spark, Path(config.paths.snapshots), day, digest, lists, meta, {"run": {}},
                                config.snapshot)
-        chain.record_built(config, day, folder.name)
+        snapshot.record_built(config, day, folder.name)
         return folder.name
 
     newer = built(DAY, "new")

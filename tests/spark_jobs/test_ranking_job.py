@@ -9,11 +9,12 @@ from pyspark.sql import functions as F
 
 from conf import load_config
 from conf.loader import config_digest
-from export import sources
-from export.builder import SnapshotError
-from models import features, gate, ranker
+from export.format import SnapshotError
+from models import ranker
 from spark_jobs import ingest, lake, quality_gate
 from spark_jobs import ranking as job
+from spark_jobs import snapshot as snapshot_job
+from spark_jobs.offline import features, gate
 from tests.helpers import LIGHT_RANKING
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -73,4 +74,4 @@ def test_a_broken_model_fails_the_gate_and_nothing_is_published(spark, lake_conf
         quality_gate.main(spark, lake_config, RUN_DATE)                  # the step that stops the run
     assert "nothing will be published" in str(failure.value)
     with pytest.raises(SnapshotError, match="failed its quality gate"):
-        sources.read(spark, lake_config, RUN_DATE)
+        snapshot_job.read(spark, lake_config, RUN_DATE)

@@ -1,6 +1,6 @@
 """Features per (user, candidate item), computed in Spark from what is known at a cutoff.
 
-Everything here reads only the view's events before its cutoff (models.evaluation.as_of), so
+Everything here reads only the view's events before its cutoff (spark_jobs.offline.split.as_of), so
 training features computed at a past cutoff never see the label window after it.
 
 - per source s: s_score, s_rank, s_norm (score / the user's best score from s); n_sources
@@ -21,7 +21,8 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from conf import Config
-from models.evaluation import Split, midnight
+from models.rerank import RERANK_COLUMNS
+from spark_jobs.offline.split import Split, midnight
 from spark_jobs.popularity import item_scores
 
 EVENT_CODES = {"view": 1, "add_to_cart": 2, "remove_from_cart": 3, "purchase": 4}
@@ -32,7 +33,6 @@ USER = ("user_events", "user_items", "user_purchases", "user_orders", "user_days
 USER_ITEM = ("ui_weight", "ui_events", "ui_views", "ui_carts", "ui_purchases", "ui_quantity", "ui_purchase_days",
              "ui_days_since_last", "ui_days_since_first", "ui_last_event", "ui_overdue")
 AFFINITY = ("uc_share", "uc_purchases", "ub_share", "price_ratio")
-RERANK_COLUMNS = ("category", "brand", "in_stock", "promoted", "created_at", "margin_tier", "purchased")
 
 
 def names(config: Config) -> list[str]:
@@ -116,7 +116,7 @@ def affinity_tables(view: Split, pairs: DataFrame) -> tuple[DataFrame, DataFrame
 
 
 def build(candidates: DataFrame, view: Split, recent: DataFrame, trending: DataFrame, config: Config) -> DataFrame:
-    """candidates (models.candidates.merged) + every feature + the re-ranker's item attributes."""
+    """candidates (spark_jobs.offline.candidates.merged) + every feature + the re-ranker's item attributes."""
     user = Window.partitionBy("user_id")
     frame = candidates
     for s in config.ranking.sources:

@@ -13,9 +13,10 @@ from pyspark.sql import DataFrame, SparkSession
 
 from conf import Config
 from conf.schema import GateConfig
-from models import evaluation, metrics
-from models.evaluation import Split
+from models import metrics
 from models.topn import LIST_COLUMNS
+from spark_jobs.offline import evaluation, sources
+from spark_jobs.offline.split import Split
 
 
 class GateError(RuntimeError):
@@ -27,11 +28,8 @@ def measure(spark: SparkSession, split: Split, ranked: DataFrame, config: Config
     k = config.gate.k
     categories = split.catalog.select("item_id", "category")
     novelty = metrics.item_novelty(split.train).cache()
-    lists = {"ranked": ranked}
-    for name in config.gate.baselines:
-        found = evaluation.source_lists(spark, name, split, config, k, discovery)
-        if found is not None:
-            lists[name] = found
+    context = sources.Context(spark, split, config, ranking=False)
+    lists = {"ranked": ranked, **evaluation.source_lists(context, config.gate.baselines, k, discovery)}
     return {name: evaluation.score_lists(rows.select(*LIST_COLUMNS), split, [k], discovery, categories,
                                          novelty)[k] for name, rows in lists.items()}
 

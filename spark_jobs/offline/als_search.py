@@ -11,7 +11,10 @@ import datetime as dt
 import itertools
 
 from conf import Config
-from models.als import AlsParams
+from models.als import AlsParams, train
+from models.ann import retrieve
+from spark_jobs.offline import evaluation
+from spark_jobs.offline.split import temporal_split
 
 
 def grid(config: Config) -> list[AlsParams]:
@@ -22,13 +25,9 @@ def grid(config: Config) -> list[AlsParams]:
 
 def search(spark, split, config: Config, progress=print):
     """(a copy of config.als with the best grid point's parameters, the table of every point)."""
-    from models import evaluation
-    from models.als import train
-    from models.ann import retrieve
-
     k = config.als.search.metric_k
     cutoff = split.cutoff - dt.timedelta(days=config.als.search.validation_days)
-    inner = evaluation.temporal_split(split.train_events, split.catalog, config, cutoff,
+    inner = temporal_split(split.train_events, split.catalog, config, cutoff,
                                       split.cutoff - dt.timedelta(days=1))
     seen = inner.train.select("user_id", "item_id")
     table = []

@@ -11,11 +11,12 @@ import pytest
 
 import recs
 from conf import load_config
-from models import evaluation
+from spark_jobs.offline import evaluation
+from spark_jobs.offline.split import EvaluationError, temporal_split
 from tests.helpers import ev, events_frame
 
 pytestmark = pytest.mark.spark
-SHARED = Path(__file__).resolve().parents[3] / "shared"
+SHARED = Path(__file__).resolve().parents[4] / "shared"
 CUTOFF = dt.date(2026, 11, 10)
 
 
@@ -35,7 +36,7 @@ def split(spark, make_config):
         ev("10", "u1", "b", when=at(20)),                                     # after the end
     ]
     catalog = spark.createDataFrame([(x, "Cat > " + x) for x in "abc"], "item_id string, category string")
-    return evaluation.temporal_split(events_frame(spark, rows), catalog, make_config(), CUTOFF, dt.date(2026, 11, 15))
+    return temporal_split(events_frame(spark, rows), catalog, make_config(), CUTOFF, dt.date(2026, 11, 15))
 
 
 def test_split_keeps_train_before_the_cutoff_and_relevant_purchases_of_known_users(split):
@@ -62,10 +63,10 @@ def test_modes_count_different_users_and_buy_again_only_allows_repeats(spark, sp
 
 
 def test_unknown_source_and_empty_test_window_say_what_is_wrong(spark, split, make_config):
-    with pytest.raises(evaluation.EvaluationError, match="unknown eval source"):
+    with pytest.raises(EvaluationError, match="unknown eval source"):
         evaluation.evaluate(spark, split, make_config(), ["nope"])
-    with pytest.raises(evaluation.EvaluationError, match="nothing to evaluate"):
-        evaluation.temporal_split(split.train_events, split.catalog, make_config(), dt.date(2030, 1, 1),
+    with pytest.raises(EvaluationError, match="nothing to evaluate"):
+        temporal_split(split.train_events, split.catalog, make_config(), dt.date(2030, 1, 1),
                                   dt.date(2030, 1, 2))
 
 
@@ -107,7 +108,7 @@ def test_baselines_on_online_retail_match_the_reference_rows(spark, tmp_path):
     config = load_config(env="retail_full", environ={}, overrides={
         "paths.raw": str(tmp_path / "raw"), "paths.lake": str(tmp_path / "lake"), "spark.shuffle_partitions": 2})
     events, catalog, _ = read_validated(spark, config, config.eval.end)
-    split = evaluation.temporal_split(events, catalog, config, config.eval.cutoff, config.eval.end)
+    split = temporal_split(events, catalog, config, config.eval.cutoff, config.eval.end)
     results = evaluation.evaluate(spark, split, config, ["popular_all_time", "popular_recent", "buy_again"])
     assert results["users"] == {"repeats": 1395, "discovery": 1294}
     reference = reference_rows()

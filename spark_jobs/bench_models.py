@@ -1,6 +1,6 @@
 """Benchmark: implicit ALS vs Spark MLlib ALS on the same interactions, and faiss IVF / HNSW vs exact search.
 
-    python -m models.bench [--users 20000 --items 5000 --interactions 500000]   (or `make bench-models`)
+    python -m spark_jobs.bench_models [--users 20000 --items 5000 --interactions 500000]   (or `make bench-models`)
 
 Prints one JSON document with the timings measured side by side in this run and their
 ratios. Interactions are synthetic with latent structure (users and items in taste
@@ -15,6 +15,11 @@ import os
 import time
 
 import numpy as np
+
+from conf import load_config
+from models.als import AlsParams, train
+from models.ann import build_index, search
+from spark_jobs.session import get_spark
 
 
 def synthetic_interactions(users: int, items: int, n: int, clusters: int, seed: int):
@@ -43,8 +48,6 @@ def timed(fn):
 
 
 def bench_als(spark, config, args) -> dict:
-    from models.als import AlsParams, train
-
     u, i, w = synthetic_interactions(args.users, args.items, args.interactions, 50, config.seed)
     frame = spark.createDataFrame(
         [(f"u{a}", f"i{b}", float(c)) for a, b, c in zip(u, i, w)], "user_id string, item_id string, weight double"
@@ -68,8 +71,6 @@ def bench_ann(config, args) -> dict:
     import scipy.sparse as sp
     from implicit.cpu.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
-
-    from models.ann import build_index, search
 
     u, i, w = synthetic_interactions(args.ann_users, args.ann_items, args.ann_interactions, 200, config.seed)
     matrix = sp.csr_matrix((w, (u, i)), shape=(args.ann_users, args.ann_items))
@@ -98,7 +99,7 @@ def bench_ann(config, args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m spark_jobs.bench_models", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="local")
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--items", type=int, default=5_000)
@@ -112,10 +113,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-k", type=int, default=100)
     args = parser.parse_args(argv)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-    from conf import load_config
-    from spark_jobs.session import get_spark
-
     config = load_config(env=args.env)
     spark = get_spark(config.spark, "recs-bench-models")
     report = {"cpus": os.cpu_count(), "spark_master": config.spark.master, "als": bench_als(spark, config, args)}

@@ -1,4 +1,4 @@
-"""The ranking stage end to end: candidates -> features -> XGBoost ranker -> business rules.
+"""The ranked lists end to end: candidates -> features -> XGBoost ranker (models/ranker.py) -> business rules.
 
 train(): for each of ranking.label_windows consecutive windows of ranking.label_days before the
 cutoff, features as of the window's first day and labels = what users bought in the window
@@ -21,11 +21,12 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from conf import Config
-from conf.loader import config_digest
+from conf import Config, config_digest
 from conf.schema import RerankConfig
-from models import candidates, features, ranker
-from models.evaluation import EvaluationError, Split, temporal_split
+from models import ranker
+from spark_jobs.offline import candidates, features
+from spark_jobs.offline.sources import REASONS
+from spark_jobs.offline.split import EvaluationError, Split, temporal_split
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +96,12 @@ def window_rows(spark: SparkSession, events: DataFrame, catalog: DataFrame, conf
     if discovery:
         relevant = relevant.join(window.train.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
     users = sample_users(relevant.select("user_id").distinct(), settings.max_train_users, config.seed).cache()
-    merged = with_random(candidates.merged(spark, fitted, window, users, config, discovery).localCheckpoint(),
+    merged = with_random(candidates.merged(fitted, users, discovery).localCheckpoint(),
                          users, catalog, settings.random_negatives, config.seed)
     if discovery:
         merged = merged.join(window.train.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
-    frame = labelled(features.build(merged, window, fitted.recent, fitted.trending, config).localCheckpoint(),
-                     relevant)
+    frame = labelled(features.build(merged, window, fitted.context.recent, fitted.context.trending, config)
+                     .localCheckpoint(), relevant)
     with_positive = frame.groupBy("user_id").agg(F.max("label").alias("_p")).filter("_p > 0").select("user_id")
     rows = frame.join(with_positive, "user_id").select("user_id", "item_id", "label", *features.names(config))
     rows = rows.toPandas()
@@ -140,6 +141,7 @@ def final_lists(spark: SparkSession, view: Split, users: DataFrame, config: Conf
                 rules: RerankConfig, discovery: bool, n: int, fitted: candidates.Fitted | None = None) -> DataFrame:
     """user_id, item_id, score, rank, reason: the ranked, re-ranked lists as of view.cutoff."""
     fitted = fitted or candidates.fit(spark, view, config)
-    merged = candidates.merged(spark, fitted, view, users, config, discovery).localCheckpoint()
-    frame = features.build(merged, view, fitted.recent, fitted.trending, config).localCheckpoint()
-    return ranker.rank(spark, frame, model, rules, view.cutoff - dt.timedelta(days=1), n, config.ranking.rerank_pool)
+    merged = candidates.merged(fitted, users, discovery).localCheckpoint()
+    frame = features.build(merged, view, fitted.context.recent, fitted.context.trending, config).localCheckpoint()
+    return ranker.rank(spark, frame, model, rules, view.cutoff - dt.timedelta(days=1), n, config.ranking.rerank_pool,
+                       REASONS)

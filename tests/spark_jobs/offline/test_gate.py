@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conf.schema import GateConfig
-from models.gate import check
+from spark_jobs.offline.gate import check
 
 SETTINGS = GateConfig(k=20, metrics=["ndcg", "recall"], baseline_tolerance=0.0, previous_tolerance=0.2)
 

@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 from pyspark.sql import functions as F
 
-from models import candidates, evaluation, features, ranking
 from spark_jobs import ingest
+from spark_jobs.offline import candidates, evaluation, features, ranked, sources
+from spark_jobs.offline.split import as_of, temporal_split
 from tests.helpers import LIGHT_RANKING, ev, events_frame
 
 pytestmark = pytest.mark.spark
@@ -27,7 +28,7 @@ def test_features_see_nothing_from_the_cutoff_on(spark, make_config):
                                     "item_id string, title string, category string, brand string, price double, "
                                     "in_stock boolean, created_at timestamp, promoted boolean, margin_tier string")
     config = make_config(ranking__sources=["buy_again", "popular_recent"])
-    view = evaluation.as_of(events_frame(spark, rows), catalog, config, CUTOFF)
+    view = as_of(events_frame(spark, rows), catalog, config, CUTOFF)
     pairs = spark.createDataFrame([("u1", x) for x in "abc"], "user_id string, item_id string")
     merged = pairs.select("*", F.lit(None).cast("double").alias("buy_again_score"),
                           F.lit(None).cast("double").alias("buy_again_rank"),
@@ -71,12 +72,12 @@ def test_final_lists_follow_the_rules_and_carry_reasons(spark, sample, discovery
     config, events, catalog = sample
     config = config.model_copy(deep=True)
     config.rerank.max_per_category, config.rerank.window = 2, 6
-    split = evaluation.temporal_split(events, catalog, config, config.eval.cutoff, config.eval.end)
-    model = ranking.train(spark, split.train_events, catalog, config, split.cutoff, discovery)
+    split = temporal_split(events, catalog, config, config.eval.cutoff, config.eval.end)
+    model = ranked.train(spark, split.train_events, catalog, config, split.cutoff, discovery)
     assert model.features == features.names(config) and model.training["positives"] > 0
-    rules = ranking.mode_rules(config.rerank, discovery)
+    rules = ranked.mode_rules(config.rerank, discovery)
     fitted = candidates.fit(spark, split, config)
-    lists = ranking.final_lists(spark, split, split.users, config, model, rules, discovery, 20, fitted).cache()
+    lists = ranked.final_lists(spark, split, split.users, config, model, rules, discovery, 20, fitted).cache()
     rows = lists.join(catalog.select("item_id", "category", "in_stock"), "item_id").toPandas()
 
     assert rows.groupby("user_id")["rank"].max().max() <= 20
@@ -93,5 +94,6 @@ def test_final_lists_follow_the_rules_and_carry_reasons(spark, sample, discovery
     relevant = split.relevant if not discovery else \
         split.relevant.join(seen, ["user_id", "item_id"], "left_anti")
     hits = lists.join(relevant, ["user_id", "item_id"]).count()
-    popular = evaluation.source_lists(spark, "popular_recent", split, config, 20, discovery)
+    context = sources.Context(spark, split, config, ranking=False)
+    popular = evaluation.source_lists(context, ["popular_recent"], 20, discovery)["popular_recent"]
     assert hits > popular.join(relevant, ["user_id", "item_id"]).count()   # better than the recent best sellers

@@ -1,5 +1,7 @@
-"""The run's Parquet outputs as builder inputs: one DataFrame of (key, item_id, score, reason, rank) per list.
+"""The snapshot step: the run's Parquet outputs -> the immutable RocksDB snapshot `<date>-<digest>`.
 
+read() turns the outputs into the builder's inputs, one DataFrame of (key, item_id, score, reason,
+rank) per list column family:
 user_recs  <- {lake}/curated/ranked/dt=D/ (its reason codes) when the ranking stage wrote it and its
              report says the quality gate passed, else als_candidates (reason "als"); a failed gate
              stops the build
@@ -7,17 +9,22 @@ similar    <- similar_items (reason "also_viewed" for co-occurrence, "similar_co
 fbt        <- fbt_pairs (reason "also_bought")
 popular    <- popularity, key "<list>:<scope>" ("recent:all", "trending:Home", ...), reason = the list
 item_meta  <- the curated catalog of D: title, category, brand, price, in_stock, promoted, margin_tier
+build() names the snapshot by a digest of the effective configuration and the input paths and
+writes it with export/builder.py; main() (the chain's step) adds the quality gate's figures to its
+manifest and records the name it built in {snapshots}/.built/<date> for the light steps after it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from conf import Config
-from export.builder import SnapshotError
+from conf import Config, config_digest
+from export import builder, manifest
+from export.format import POPULAR_KEY_SEPARATOR, SnapshotError
 from spark_jobs import lake
 
 META_FIELDS = ("title", "category", "brand", "price", "in_stock", "promoted", "margin_tier")
@@ -57,12 +64,44 @@ def read(spark: SparkSession, config: Config, run_date: dt.date) -> tuple[dict[s
         "fbt": spark.read.parquet(inputs["fbt"]).select(F.col("item_id").alias("key"), F.col("other_id")
                                                         .alias("item_id"), "score", F.lit("also_bought")
                                                         .alias("reason"), "rank"),
-        "popular": spark.read.parquet(inputs["popular"]).select(F.concat_ws(":", "list", "scope").alias("key"),
-                                                                "item_id", "score", F.col("list").alias("reason"),
-                                                                "rank"),
+        "popular": spark.read.parquet(inputs["popular"]).select(
+            F.concat_ws(POPULAR_KEY_SEPARATOR, "list", "scope").alias("key"), "item_id", "score",
+            F.col("list").alias("reason"), "rank"),
     }
     catalog = spark.read.parquet(inputs["item_meta"])
     known = catalog.select("item_id")
     lists = {cf: rows.join(known, "item_id") for cf, rows in lists.items()}   # serve only catalog items
     item_meta = catalog.select(F.col("item_id").alias("key"), F.to_json(F.struct(*META_FIELDS)).alias("fields"))
     return lists, item_meta, inputs
+
+
+def build(spark: SparkSession, config: Config, run_date: dt.date, metrics: dict | None = None) -> Path:
+    """Build the snapshot of run_date from the lake; return its folder."""
+    lists, item_meta, inputs = read(spark, config, run_date)
+    digest = builder.inputs_digest(config_digest(config), inputs)
+    meta = {"run": {"run_date": run_date.isoformat(), "digest": digest, "env": config.env, "inputs": inputs}}
+    return builder.build(spark, Path(config.paths.snapshots), run_date, digest, lists, item_meta, meta,
+                         config.snapshot, metrics)
+
+
+def built_marker(config: Config, run_date: dt.date) -> Path:
+    """Where the snapshot step records the name it built for run_date (read by the light steps)."""
+    return Path(config.paths.snapshots) / ".built" / run_date.isoformat()
+
+
+def record_built(config: Config, run_date: dt.date, name: str) -> None:
+    marker = built_marker(config, run_date)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(name + "\n")
+    tmp.replace(marker)
+
+
+def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
+    """The nightly snapshot step: build with the gate's figures in the manifest, record the name built."""
+    gate = (lake.read_json(spark, lake.report(config.paths.lake, "ranking", run_date)) or {}).get("gate") or {}
+    metrics = {"gate": gate.get("measured"), "holdout": gate.get("holdout")} if gate.get("measured") else None
+    folder = build(spark, config, run_date, metrics)
+    record_built(config, run_date, folder.name)
+    return {"job": "snapshot", "run_date": run_date.isoformat(), "name": folder.name,
+            "counts": manifest.read(folder)["counts"]}

@@ -1,0 +1,87 @@
+"""The snapshot format: what a snapshot folder holds and how it is opened. Spark-free.
+
+The contract between the writers (export/writer.py, the Spark builder export/builder.py) and
+the readers (export/store.py, lookup_server/):
+
+    {snapshots}/<run_date>-<digest>/db/          RocksDB, one column family per answer kind
+    {snapshots}/<run_date>-<digest>/MANIFEST.json  (export/manifest.py), written last
+    {snapshots}/CURRENT                          the live snapshot's name (atomic rename)
+    {snapshots}/.building-<name>-<pid>/          a build in progress: never served
+
+Keys are ids as UTF-8 bytes; list values and metadata values use export/codec.py. The
+`popular` family is keyed "<list>:<scope>" ("recent:all", "trending:Home", "country:UK").
+This module imports rocksdict only inside the functions that open a database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+LIST_FAMILIES = ("user_recs", "similar", "fbt", "popular")
+COLUMN_FAMILIES = (*LIST_FAMILIES, "item_meta", "meta")
+BUILDING_PREFIX = ".building-"
+CURRENT = "CURRENT"
+HISTORY = "HISTORY"
+
+
+class SnapshotError(RuntimeError):
+    """A snapshot cannot be built, validated, published or rolled back; the message says why."""
+
+
+def snapshot_name(run_date: dt.date, digest: str) -> str:
+    return f"{run_date.isoformat()}-{digest}"
+
+
+POPULAR_KEY_SEPARATOR = ":"
+
+
+def popular_key(list_name: str, scope: str) -> str:
+    """The `popular` family's key of one list: "recent:all", "trending:Home > Kitchen", ..."""
+    return f"{list_name}{POPULAR_KEY_SEPARATOR}{scope}"
+
+
+def current(root: Path) -> str | None:
+    """The live snapshot's name under root (None: nothing is published)."""
+    path = Path(root) / CURRENT
+    return path.read_text().strip() or None if path.is_file() else None
+
+
+def rocks_options(create: bool = True):
+    """RocksDB options of every snapshot database and column family (raw bytes, no pickling)."""
+    from rocksdict import Options
+
+    options = Options(raw_mode=True)
+    options.create_if_missing(create)
+    options.create_missing_column_families(create)
+    return options
+
+
+def ingest_options():
+    """Move (hard-link) the SST files into the database instead of copying them."""
+    from rocksdict import IngestExternalFileOptions
+
+    options = IngestExternalFileOptions()
+    options.set_move_files(True)
+    return options
+
+
+def open_read_only(folder: Path, families=COLUMN_FAMILIES):
+    """The snapshot's database, read-only, with the given column families open."""
+    from rocksdict import AccessType, Rdict
+
+    return Rdict(str(Path(folder) / "db"), rocks_options(create=False), access_type=AccessType.read_only(),
+                 column_families={cf: rocks_options(create=False) for cf in families})
+
+
+def owner_alive(folder_name: str) -> bool:
+    """Whether the process that named a .building-<name>-<pid> folder still runs."""
+    try:
+        pid = int(folder_name.rsplit("-", 1)[1])
+        os.kill(pid, 0)
+        return True
+    except (ValueError, IndexError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True

@@ -1,0 +1,68 @@
+"""Candidates per user from several sources, merged into one row per (user, item) with provenance.
+
+The sources are ranking.sources, each from the registry (spark_jobs/offline/sources.py), each
+the top ranking.candidates_per_source items of a user. Every list is computed in Spark per user;
+the models fitted on the driver are items-sized. The merged frame has <source>_score and
+<source>_rank (null when absent), n_sources, and the best-ranked source with its anchor item
+or category (provenance for the reason code).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import reduce
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from conf import Config
+from models.topn import LIST_COLUMNS
+from spark_jobs.offline import sources
+from spark_jobs.offline.split import Split
+
+PROVENANCE = ("source", "anchor")
+
+
+@dataclass
+class Fitted:
+    """The per-cutoff models behind the sources (fitted once, used for both list modes)."""
+
+    context: sources.Context
+    models: dict[str, object]      # source name -> what its fit returned
+
+    @property
+    def view(self) -> Split:
+        return self.context.view
+
+
+def fit(spark: SparkSession, view: Split, config: Config) -> Fitted:
+    """Fit every configured source on what is known at view.cutoff."""
+    context = sources.Context(spark, view, config, ranking=True)
+    return Fitted(context, {name: sources.get(name).fit(context) for name in config.ranking.sources})
+
+
+def merged(fitted: Fitted, users: DataFrame, exclude_seen: bool) -> DataFrame:
+    """One row per (user, item): <source>_score, <source>_rank, n_sources, source, anchor."""
+    config = fitted.context.config
+    n = config.ranking.candidates_per_source
+    lists = []
+    for name in config.ranking.sources:
+        rows = sources.get(name).recommend(fitted.context, fitted.models[name], users, n, exclude_seen)
+        if rows is not None:
+            lists.append(rows.select(*LIST_COLUMNS, "anchor", F.lit(name).alias("source")))
+    every = reduce(DataFrame.unionByName, lists)
+    columns = []
+    for name in config.ranking.sources:
+        mine = F.col("source") == name
+        columns += [F.max(F.when(mine, F.col("score"))).cast("double").alias(f"{name}_score"),
+                    F.min(F.when(mine, F.col("rank"))).cast("double").alias(f"{name}_rank")]
+    best = F.min_by(F.struct(*PROVENANCE), F.col("rank") * 100 + source_priority(config))
+    return (every.groupBy("user_id", "item_id")
+            .agg(*columns, F.count(F.lit(1)).cast("double").alias("n_sources"), best.alias("_best"))
+            .select("*", "_best.source", "_best.anchor").drop("_best"))
+
+
+def source_priority(config: Config):
+    """A column: the configured order of sources, to break rank ties when choosing the provenance."""
+    return F.create_map(*[x for i, s in enumerate(config.ranking.sources) for x in (F.lit(s), F.lit(i))])[
+        F.col("source")]
