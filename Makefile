@@ -16,7 +16,7 @@ venv: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[pipeline,serve,dev]'
 	touch $(STAMP)
 
 ## demo: ingest both committed samples (synthetic and Online Retail), build interactions, print the report

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 from conf.loader import PROJECT_ROOT
+from data_samples.generator import generate as generate_shop
+from data_samples.online_retail import convert
 
 DEFAULT_ONLINE_RETAIL = PROJECT_ROOT.parent / "shared" / "datasets" / "online_retail" / "online_retail.csv.gz"
 
@@ -50,10 +52,8 @@ def register(sub) -> None:
 
 
 def generate(args, config) -> int:
-    from data_samples.generator import generate as run
-
     g = config.generator
-    stats = run(args.out, users=args.users or g.users, items=args.items or g.items, days=args.days or g.days,
+    stats = generate_shop(args.out, users=args.users or g.users, items=args.items or g.items, days=args.days or g.days,
                 start=args.start or g.start_date, seed=config.seed if args.seed is None else args.seed,
                 events_format=args.format or g.events_format, compress=g.compress and not args.no_compress,
                 bad_share=args.bad_share)
@@ -66,8 +66,6 @@ def generate(args, config) -> int:
 
 
 def adapt_online_retail(args, config) -> int:
-    from data_samples.online_retail import convert
-
     if not args.source.is_file():
         print(f"recs adapt: error: {args.source} not found; pass --source PATH to online_retail.csv(.gz)",
               file=sys.stderr)

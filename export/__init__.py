@@ -1,1 +1,2 @@
-"""Snapshots: the value codec, the RocksDB builder, the manifest, validation, publish/rollback and S3 export."""
+"""Snapshots. The Spark-free format layer (format, codec, manifest, writer, store) that the lookup server
+reads with; S3 push/pull (s3); and the Spark writer (builder), which depends on the layer, never the reverse."""

@@ -27,7 +27,7 @@ import pandas as pd
 from pyspark import TaskContext
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from rocksdict import SstFileWriter, WriteBatch
+from rocksdict import WriteBatch
 
 from export import codec, writer
 from export.format import LIST_FAMILIES, SnapshotError, ingest_options, rocks_options
@@ -67,6 +67,8 @@ def write_sst_files(encoded: DataFrame, staging: Path, partitions: int) -> list[
     folder = str(staging)
 
     def write(batches):
+        from rocksdict import SstFileWriter   # imported on the executor: the class does not pickle with the closure
+
         path = f"{folder}/part-{TaskContext.get().partitionId():05d}.sst"
         writer, count = None, 0
         for batch in batches:

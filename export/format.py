@@ -10,7 +10,6 @@ the readers (export/store.py, lookup_server/):
 
 Keys are ids as UTF-8 bytes; list values and metadata values use export/codec.py. The
 `popular` family is keyed "<list>:<scope>" ("recent:all", "trending:Home", "country:UK").
-This module imports rocksdict only inside the functions that open a database.
 """
 
 from __future__ import annotations
@@ -18,6 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+
+from rocksdict import AccessType, IngestExternalFileOptions, Options, Rdict
 
 LIST_FAMILIES = ("user_recs", "similar", "fbt", "popular")
 COLUMN_FAMILIES = (*LIST_FAMILIES, "item_meta", "meta")
@@ -50,8 +51,6 @@ def current(root: Path) -> str | None:
 
 def rocks_options(create: bool = True):
     """RocksDB options of every snapshot database and column family (raw bytes, no pickling)."""
-    from rocksdict import Options
-
     options = Options(raw_mode=True)
     options.create_if_missing(create)
     options.create_missing_column_families(create)
@@ -60,8 +59,6 @@ def rocks_options(create: bool = True):
 
 def ingest_options():
     """Move (hard-link) the SST files into the database instead of copying them."""
-    from rocksdict import IngestExternalFileOptions
-
     options = IngestExternalFileOptions()
     options.set_move_files(True)
     return options
@@ -69,8 +66,6 @@ def ingest_options():
 
 def open_read_only(folder: Path, families=COLUMN_FAMILIES):
     """The snapshot's database, read-only, with the given column families open."""
-    from rocksdict import AccessType, Rdict
-
     return Rdict(str(Path(folder) / "db"), rocks_options(create=False), access_type=AccessType.read_only(),
                  column_families={cf: rocks_options(create=False) for cf in families})
 

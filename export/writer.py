@@ -19,6 +19,8 @@ import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from rocksdict import Rdict, WriteBatch
+
 from export import codec, manifest
 from export.format import (
     BUILDING_PREFIX,
@@ -60,8 +62,6 @@ def remove_stale_builds(root: Path) -> None:
 
 def open_new(work: Path):
     """A new database with every column family, in the work folder."""
-    from rocksdict import Rdict
-
     return Rdict(str(work / "db"), rocks_options(), column_families={cf: rocks_options() for cf in COLUMN_FAMILIES})
 
 
@@ -96,8 +96,6 @@ def write(root: Path, run_date: dt.date, digest: str, lists: Mapping[str, Lists]
         meta: small snapshot metadata (the `meta` family).
         list_length: entries kept per list.
     """
-    from rocksdict import WriteBatch
-
     missing = sorted(set(LIST_FAMILIES) - set(lists))
     if missing:
         raise SnapshotError(f"no rows for column families {missing}")

@@ -1,7 +1,8 @@
-"""`recs serve`: the lookup server under gunicorn, in the foreground."""
+"""`recs serve` (and `recs-serve` on a host with only the serve extra): the lookup server under gunicorn."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from conf import ConfigError, load_config
 from export import store
 from lookup_server.snapshot import Snapshot
 
@@ -66,3 +68,19 @@ def run_serve(args, config) -> int:
         return subprocess.call(argv, env=env)
     except KeyboardInterrupt:
         return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`recs-serve`: the server alone, for a host that installed only the `serve` extra (no Spark, no Airflow)."""
+    parser = argparse.ArgumentParser(prog="recs-serve", description="Serve {snapshots}/CURRENT over HTTP with "
+                                     "gunicorn (the same as `recs serve`, without the pipeline's packages).")
+    parser.add_argument("--env", help="configuration environment: conf/<ENV>.yaml (default $RECS_ENV or local)")
+    parser.add_argument("--config", metavar="FILE", help="extra YAML layered on top (default $RECS_CONFIG)")
+    parser.add_argument("--port", type=int, help="override serve.port")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(env=args.env, config_file=args.config)
+    except ConfigError as err:
+        print(f"recs-serve: error: {err}", file=sys.stderr)
+        return 2
+    return run_serve(args, config)
