@@ -26,6 +26,7 @@ from spark_jobs.session import get_spark
 
 log = logging.getLogger("recs")
 DEMO_ENVS = ("local", "retail")
+QUIET_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "py4j")
 ERRORS = (ConfigError, *job_commands.ERRORS, *export_commands.ERRORS)
 
 
@@ -102,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for chatty in QUIET_LOGGERS:      # their debug output holds request headers, AWS session tokens among them
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         config = check_config(load_config(env=args.env, config_file=args.config, overrides=parse_overrides(args.set)))
         return args.handler(args, config) or 0

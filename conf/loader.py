@@ -79,6 +79,7 @@ def load_config(
     for name in ("raw", "lake", "snapshots"):
         setattr(config.paths, name, resolve_path(getattr(config.paths, name), root))
     config.serve.impressions_dir = resolve_path(config.serve.impressions_dir, root)
+    config.serve.session.sqlite_path = resolve_path(config.serve.session.sqlite_path, root)
     if config.s3.local_dir:
         config.s3.local_dir = resolve_path(config.s3.local_dir, root)
     return config

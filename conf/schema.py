@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 EVENT_TYPES = ("view", "add_to_cart", "remove_from_cart", "purchase")
 
@@ -278,12 +278,19 @@ class S3Config(Section):
 
 
 class SessionConfig(Section):
-    """The session store of the lookup server's overlay."""
+    """Sessions of the lookup server's overlay: signed tokens and their events' store (lookup_server/sessions.py)."""
 
-    backend: Literal["memory", "redis"] = "memory"
+    backend: Literal["sqlite", "redis", "memory"] = Field(
+        "sqlite", description="sqlite: a file shared by the host's workers; redis: several hosts; memory: one worker")
+    sqlite_path: str = "var/sessions.sqlite3"
     redis_url: str = "redis://127.0.0.1:6379/0"
     ttl_seconds: int = Field(1800, ge=1)
     max_events: int = Field(50, ge=1, description="events kept per session (the newest)")
+    max_sessions: int = Field(20_000, ge=1, description="sessions kept by the sqlite and memory stores (oldest go)")
+    timeout_ms: int = Field(50, ge=1, description="a store call that takes longer fails: the page goes on without it")
+    retry_seconds: float = Field(1.0, ge=0, description="after a store failure, answer without it for this long")
+    secret: SecretStr | None = Field(None, description="HMAC key of session tokens: set RECS_SERVE__SESSION__SECRET "
+                                                       "(never in a file); unset: random per `recs serve` start")
 
 
 class VariantConfig(Section):
@@ -328,6 +335,9 @@ class ServeConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(2, ge=1)
+    threads: int = Field(4, ge=1, description="threads per worker (gthread): a slow client holds one thread, "
+                                              "not a whole worker")
+    timeout_seconds: int = Field(30, ge=1, description="gunicorn's worker timeout")
     poll_seconds: float = Field(5.0, gt=0, description="how often a worker looks for a new CURRENT")
     validate_sample: int = Field(100, ge=1, description="keys per column family decoded before a swap")
     default_k: int = Field(20, ge=1)
@@ -341,6 +351,8 @@ class ServeConfig(Section):
     impressions_dir: str = Field("var/impressions", description="JSON-lines impression logs, one file per worker")
     impressions_max_mb: int = Field(64, ge=1, description="a log rotates at this size")
     impressions_backups: int = Field(5, ge=0)
+    impressions_keep_days: float = Field(7.0, gt=0, description="closed logs of exited workers older than this "
+                                                                "are removed when a worker starts")
 
 
 class Config(Section):

@@ -33,8 +33,11 @@ def environment(home: Path, port: int = 8080, master: str | None = None, paralle
     home = Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     secret = home / "jwt_secret"
-    if not secret.is_file():
-        secret.write_text(secrets.token_urlsafe(64))
+    if not secret.is_file():       # created readable by its owner only (0600), never world-readable
+        fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(64))
+    secret.chmod(0o600)
     master = master or os.environ.get("RECS_SPARK_MASTER") or "local[2]"
     env = dict(os.environ)
     env.update({

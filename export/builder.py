@@ -67,7 +67,7 @@ def write_sst_files(encoded: DataFrame, staging: Path, partitions: int) -> list[
     folder = str(staging)
 
     def write(batches):
-        from rocksdict import SstFileWriter   # imported on the executor: the class does not pickle with the closure
+        from rocksdict import SstFileWriter  # imported on the executor: the class does not pickle with the closure
 
         path = f"{folder}/part-{TaskContext.get().partitionId():05d}.sst"
         writer, count = None, 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 
 from rocksdict import AccessType, IngestExternalFileOptions, Options, Rdict
@@ -25,6 +26,7 @@ COLUMN_FAMILIES = (*LIST_FAMILIES, "item_meta", "meta")
 BUILDING_PREFIX = ".building-"
 CURRENT = "CURRENT"
 HISTORY = "HISTORY"
+NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.\-]{0,199}", re.ASCII)    # a snapshot folder's name
 
 
 class SnapshotError(RuntimeError):
@@ -44,9 +46,25 @@ def popular_key(list_name: str, scope: str) -> str:
 
 
 def current(root: Path) -> str | None:
-    """The live snapshot's name under root (None: nothing is published)."""
+    """The live snapshot's name under root (None: nothing is published); SnapshotError when CURRENT holds
+    anything but a snapshot name (binary junk, another path)."""
     path = Path(root) / CURRENT
-    return path.read_text().strip() or None if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        name = path.read_bytes().decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise SnapshotError(f"{path} is not UTF-8 text; point it at a snapshot with `recs snapshot publish NAME`") \
+            from None
+    if name and (not NAME.fullmatch(name) or ".." in name):
+        raise SnapshotError(f"{path} holds {name[:60]!r}, not a snapshot name; point it at a snapshot with "
+                            "`recs snapshot publish NAME`")
+    return name or None
+
+
+def is_name(name: str) -> bool:
+    """Whether `name` can be a snapshot folder under the root (no path, no dot-folder, no '..')."""
+    return bool(NAME.fullmatch(name)) and ".." not in name
 
 
 def rocks_options(create: bool = True):
@@ -73,10 +91,17 @@ def open_read_only(folder: Path, families=COLUMN_FAMILIES):
 def owner_alive(folder_name: str) -> bool:
     """Whether the process that named a .building-<name>-<pid> folder still runs."""
     try:
-        pid = int(folder_name.rsplit("-", 1)[1])
+        return pid_alive(int(folder_name.rsplit("-", 1)[1]))
+    except (ValueError, IndexError):
+        return False
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this id runs (on this host)."""
+    try:
         os.kill(pid, 0)
         return True
-    except (ValueError, IndexError, ProcessLookupError):
+    except ProcessLookupError:
         return False
     except PermissionError:
         return True

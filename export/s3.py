@@ -14,10 +14,10 @@ import json
 import logging
 import os
 import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from export import manifest, store
-from export.format import BUILDING_PREFIX
+from export.format import BUILDING_PREFIX, is_name
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
@@ -124,12 +124,31 @@ def complete_snapshots(settings) -> list[str]:
             name = entry["Prefix"][len(prefix):].strip("/")
             if _remote(s3, settings.bucket, _key(settings, name, manifest.NAME)):
                 names.append(name)
-    return sorted(names)
+    return sorted(n for n in names if is_name(n))
+
+
+def checked_files(man: dict, work: Path, name: str) -> list[tuple[str, dict]]:
+    """The manifest's (relative path, {sha256, bytes}) pairs, every one a plain relative path that stays inside
+    the download folder; ExportError before anything is downloaded otherwise (a hostile or broken manifest)."""
+    files = man.get("files") if isinstance(man, dict) else None
+    if not isinstance(files, dict):
+        raise ExportError(f"the {manifest.NAME} of {name} has no file table: nothing was downloaded")
+    inside = work.resolve()
+    for rel, expected in files.items():
+        path = PurePosixPath(rel)
+        if (not rel or path.is_absolute() or "\\" in rel or any(part in ("", ".", "..") for part in rel.split("/"))
+                or not (inside / rel).resolve().is_relative_to(inside) or not isinstance(expected, dict)
+                or not isinstance(expected.get("sha256"), str)):
+            raise ExportError(f"the {manifest.NAME} of {name} lists {rel[:120]!r}, which is not a file inside the "
+                              "snapshot: refused, nothing was downloaded")
+    return sorted(files.items())
 
 
 def pull(root: Path, settings, name: str | None = None) -> dict:
     """Download a complete snapshot into root/<name>/, verifying every file's sha256."""
     root = Path(root)
+    if name is not None and not is_name(name):
+        raise ExportError(f"{name[:120]!r} is not a snapshot name (letters, digits, '_', '.', '-'; no '..')")
     s3, config = client(settings), transfer_config(settings)
     if name is None:
         names = complete_snapshots(settings)
@@ -146,8 +165,12 @@ def pull(root: Path, settings, name: str | None = None) -> dict:
     try:
         s3.download_file(settings.bucket, _key(settings, name, manifest.NAME), str(work / manifest.NAME),
                          Config=config)
-        man = json.loads((work / manifest.NAME).read_text())
-        for rel, expected in sorted(man["files"].items()):
+        try:
+            man = json.loads((work / manifest.NAME).read_text())
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ExportError(f"the {manifest.NAME} of {name} is not JSON ({err}): nothing was downloaded") from None
+        files = checked_files(man, work, name)
+        for rel, expected in files:
             target = work / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             s3.download_file(settings.bucket, _key(settings, name, rel), str(target), Config=config)
@@ -157,4 +180,4 @@ def pull(root: Path, settings, name: str | None = None) -> dict:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    return {"name": name, "downloaded": len(man["files"]), "bytes": sum(f["bytes"] for f in man["files"].values())}
+    return {"name": name, "downloaded": len(files), "bytes": sum(f.get("bytes", 0) for _, f in files)}

@@ -6,6 +6,7 @@ import time
 import uuid
 
 from flask import Blueprint, abort, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from export.codec import Entry
 from export.format import popular_key
@@ -14,6 +15,7 @@ from models.cart import bought_together
 
 api = Blueprint("api", __name__)
 POPULAR_KEYS = (popular_key("recent", "all"), popular_key("all_time", "all"), popular_key("trending", "all"))
+MAX_TOKEN = 512
 
 
 def settings():
@@ -33,6 +35,11 @@ def answer(entries, meta, source: str, **extra):
     variant = getattr(g, "variant", experiments.DEFAULT)
     items = [{"item_id": e.item_id, "score": round(float(e.score), 6), "reason": e.reason,
               **{k: meta.get(e.item_id, {}).get(k) for k in ("title", "price", "category")}} for e in entries]
+    if getattr(g, "session_state", None):
+        extra["session"] = g.session_state          # "ok", or "unavailable": served without session context
+    if request.method == "HEAD":                    # nothing was shown: no impression
+        return jsonify({"items": items, "source": source, "snapshot": g.snapshot.name, "variant": variant,
+                        "request_id": g.request_id, **extra})
     experiment = settings().experiment
     current_app.extensions["recs.impressions"].write({
         "request_id": g.request_id, "endpoint": request.endpoint, "user_id": getattr(g, "user_id", None),
@@ -42,13 +49,25 @@ def answer(entries, meta, source: str, **extra):
                     "request_id": g.request_id, **extra})
 
 
-def session_context(session_id: str | None) -> tuple[list[str], list[str]]:
-    """(viewed newest first, cart) from the query string and the session store."""
+def presented_session(user_id: str) -> str | None:
+    """The store key of the session token in ?session=, checked (403 when forged or another user's); None: none."""
+    token = request.args.get("session") or None
+    if token is None:
+        return None
+    if len(token) > MAX_TOKEN:
+        raise inputs.BadRequest("session", f"at most {MAX_TOKEN} characters")
+    return current_app.extensions["recs.tokens"].check(token, user_id)
+
+
+def session_context(sid: str | None) -> tuple[list[str], list[str]]:
+    """(viewed newest first, cart) from the query string and the session store (when a session was presented)."""
     s = settings()
     viewed = inputs.an_id_list(request.args, "viewed", s.max_list_items, s.max_id_length)
     cart = inputs.an_id_list(request.args, "cart", s.max_list_items, s.max_id_length)
-    if session_id:
-        for event in current_app.extensions["recs.sessions"].recent(session_id):
+    if sid:
+        recent = current_app.extensions["recs.sessions"].recent(sid)
+        g.session_state = "ok" if recent is not None else "unavailable"
+        for event in recent or []:
             if event["type"] == "view":
                 viewed.append(event["item_id"])
             elif event["type"] == "add_to_cart":
@@ -82,9 +101,7 @@ def home(user_id):
     s = settings()
     user_id = inputs.an_id(user_id, "user_id", s.max_id_length)
     k = inputs.a_k(request.args, s.default_k, s.max_k)
-    session_id = request.args.get("session") or None
-    if session_id:
-        inputs.an_id(session_id, "session", s.max_id_length)
+    session_id = presented_session(user_id)
     segment = request.args.get("segment") or None
     snapshot = live()
     g.user_id = user_id
@@ -167,8 +184,7 @@ def because_you_viewed(user_id):
     s = settings()
     user_id = inputs.an_id(user_id, "user_id", s.max_id_length)
     k = inputs.a_k(request.args, s.default_k, s.max_k)
-    session_id = request.args.get("session") or user_id
-    inputs.an_id(session_id, "session", s.max_id_length)
+    session_id = presented_session(user_id)          # only the session the caller presents, never by user id
     snapshot = live()
     viewed, cart = session_context(session_id)
     recent = viewed[: max(s.overlay_recent_views, 1)]
@@ -179,19 +195,48 @@ def because_you_viewed(user_id):
     return finish(snapshot, entries, k, source, exclude=cart)
 
 
+@api.post("/v1/sessions")
+def open_session():
+    """A new session token, anonymous or bound to {"user_id": ...}: the only ids events are accepted for."""
+    s = settings()
+    body = read_json()
+    user_id = None
+    if body is not None:
+        if not isinstance(body, dict):
+            raise inputs.BadRequest("body", 'a JSON object, e.g. {"user_id": "u1"}, or no body')
+        if body.get("user_id") is not None:
+            user_id = inputs.an_id(body.get("user_id"), "user_id", s.max_id_length)
+    token = current_app.extensions["recs.tokens"].issue(user_id)
+    return jsonify({"session": token, "user_id": user_id, "ttl_seconds": s.session.ttl_seconds}), 201
+
+
 @api.post("/v1/sessions/<session_id>/events")
 def session_events(session_id):
     s = settings()
-    session_id = inputs.an_id(session_id, "session_id", s.max_id_length)
-    events = inputs.events(request.get_json(silent=True), s.max_list_items, s.max_id_length)
+    if len(session_id) > MAX_TOKEN:
+        raise inputs.BadRequest("session_id", f"at most {MAX_TOKEN} characters")
+    sid = current_app.extensions["recs.tokens"].check(session_id)
+    events = inputs.events(read_json(), s.max_list_items, s.max_id_length)
     stamped = [{**e, "at": round(time.time(), 3)} for e in events]
-    kept = current_app.extensions["recs.sessions"].add(session_id, stamped)
+    kept = current_app.extensions["recs.sessions"].add(sid, stamped)
     return jsonify({"session_id": session_id, "accepted": len(events), "events_kept": kept}), 202
+
+
+def read_json():
+    """The request's JSON body (None when empty or not JSON); a body that cannot be read is a 400, not a 500."""
+    try:
+        return request.get_json(silent=True)
+    except HTTPException:   # 413 (body over MAX_CONTENT_LENGTH) and the like keep their status
+        raise
+    except Exception:       # gunicorn's chunked-encoding errors, a client that hung up mid-body
+        raise inputs.BadRequest("body", "could not be read (malformed chunked encoding or an incomplete body)") \
+            from None
 
 
 @api.get("/v1/snapshot")
 def snapshot_info():
-    return jsonify(live().info())
+    holder = current_app.extensions["recs.holder"]
+    return jsonify({**live().info(), "current": holder.wanted, "fallback": holder.fallback})
 
 
 def new_request_id() -> str:

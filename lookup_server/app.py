@@ -7,6 +7,7 @@ request, and swapped between requests when CURRENT changes (lookup_server/snapsh
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -20,10 +21,11 @@ from lookup_server import metrics, openapi
 from lookup_server.api import api, new_request_id
 from lookup_server.experiments import ImpressionLog
 from lookup_server.inputs import BadRequest
-from lookup_server.sessions import make_sessions
+from lookup_server.sessions import BadToken, SessionStoreDown, make_sessions, make_tokens
 from lookup_server.snapshot import SnapshotHolder
 
 log = logging.getLogger(__name__)
+EFFECTIVE_CONFIG = "RECS_EFFECTIVE_CONFIG"
 
 
 class FastJSON(DefaultJSONProvider):
@@ -48,7 +50,9 @@ def create_app(config: Config) -> Flask:
     s = config.serve
     app.extensions["recs.holder"] = SnapshotHolder(Path(config.paths.snapshots), s.poll_seconds, s.validate_sample)
     app.extensions["recs.sessions"] = make_sessions(s.session)
-    app.extensions["recs.impressions"] = ImpressionLog(s.impressions_dir, s.impressions_max_mb, s.impressions_backups)
+    app.extensions["recs.tokens"] = make_tokens(s.session)
+    app.extensions["recs.impressions"] = ImpressionLog(s.impressions_dir, s.impressions_max_mb, s.impressions_backups,
+                                                       keep_days=s.impressions_keep_days)
     app.register_blueprint(api)
 
     @app.before_request
@@ -60,7 +64,7 @@ def create_app(config: Config) -> Flask:
     def _measure(response):
         metrics.observe(request.endpoint, getattr(g, "variant", "default"), getattr(g, "source", None),
                         response.status_code, time.perf_counter() - g.get("started", time.perf_counter()))
-        metrics.observe_snapshot(getattr(g, "snapshot", None))
+        metrics.observe_snapshot(getattr(g, "snapshot", None), current_app.extensions["recs.holder"].fallback)
         return response
 
     @app.get("/metrics")
@@ -79,13 +83,26 @@ def create_app(config: Config) -> Flask:
     @app.get("/readyz")
     def readyz():
         snapshot = current_app.extensions["recs.holder"].refresh()
+        holder = current_app.extensions["recs.holder"]
+        sessions = current_app.extensions["recs.sessions"].state()     # reported, never a reason to fail
         if snapshot is None:
-            return jsonify({"ready": False, "reason": "no valid snapshot is live"}), 503
-        return jsonify({"ready": True, "snapshot": snapshot.name})
+            return jsonify({"ready": False, "reason": "no valid snapshot is live", "session_store": sessions}), 503
+        return jsonify({"ready": True, "snapshot": snapshot.name, "fallback": holder.fallback,
+                        "session_store": sessions})
 
     @app.errorhandler(BadRequest)
     def _bad_request(err: BadRequest):
         return jsonify({"error": "bad_request", "field": err.field, "message": err.message}), 400
+
+    @app.errorhandler(BadToken)
+    def _bad_token(err: BadToken):
+        if err.malformed:
+            return jsonify({"error": "bad_request", "field": "session", "message": str(err)}), 400
+        return jsonify({"error": "forbidden", "field": "session", "message": str(err)}), 403
+
+    @app.errorhandler(SessionStoreDown)
+    def _store_down(err: SessionStoreDown):
+        return jsonify({"error": "unavailable", "message": f"{err}; retry later"}), 503
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):
@@ -101,5 +118,7 @@ def create_app(config: Config) -> Flask:
 
 
 def from_environment() -> Flask:
-    """The app for gunicorn (`lookup_server.app:from_environment()`), configured like `recs` ($RECS_*)."""
-    return create_app(load_config())
+    """The app for gunicorn (`lookup_server.app:from_environment()`): the effective configuration `recs serve`
+    passed in $RECS_EFFECTIVE_CONFIG (JSON, never a file), else configured like `recs` ($RECS_*)."""
+    effective = os.environ.get(EFFECTIVE_CONFIG)
+    return create_app(Config.model_validate_json(effective) if effective else load_config())

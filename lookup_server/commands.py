@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import secrets
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
-
-import yaml
 
 from conf import ConfigError, load_config
 from export import store
+from lookup_server.app import EFFECTIVE_CONFIG
 from lookup_server.snapshot import Snapshot
 
 
@@ -25,15 +25,20 @@ def register(sub) -> None:
 
 
 def gunicorn_command(config, port: int | None = None) -> tuple[list[str], dict]:
-    """The gunicorn argv and environment that serve `config` (its effective values passed as a YAML file)."""
-    effective = config.model_dump(mode="json", exclude={"env"})
-    handle = tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="recs-serve-", delete=False)
-    with handle:
-        yaml.safe_dump(effective, handle)
-    env = {**os.environ, "RECS_ENV": config.env, "RECS_CONFIG": handle.name,
+    """The gunicorn argv and environment that serve `config`.
+
+    The effective configuration travels as JSON in the workers' environment ($RECS_EFFECTIVE_CONFIG), never
+    in a file: it may hold a Redis password and the session secret. Without serve.session.secret, one random
+    secret per start is shared by the workers.
+    """
+    effective = config.model_dump(mode="json")
+    secret = config.serve.session.secret
+    effective["serve"]["session"]["secret"] = secret.get_secret_value() if secret else secrets.token_hex(32)
+    env = {**os.environ, EFFECTIVE_CONFIG: json.dumps(effective),
            "RECS_SERVE__HOST": config.serve.host,
            "RECS_SERVE__PORT": str(port if port is not None else config.serve.port),
-           "RECS_SERVE__WORKERS": str(config.serve.workers)}
+           "RECS_SERVE__WORKERS": str(config.serve.workers), "RECS_SERVE__THREADS": str(config.serve.threads),
+           "RECS_SERVE__TIMEOUT_SECONDS": str(config.serve.timeout_seconds)}
     conf = Path(__file__).with_name("gunicorn_conf.py")
     argv = [sys.executable, "-m", "gunicorn", "-c", str(conf), "lookup_server.app:from_environment()"]
     return argv, env

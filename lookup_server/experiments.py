@@ -13,10 +13,13 @@ from __future__ import annotations
 import atexit
 import hashlib
 import os
+import threading
 import time
 from pathlib import Path
 
 import orjson
+
+from export.format import pid_alive
 
 BUCKETS = 10_000
 DEFAULT = "default"
@@ -41,21 +44,49 @@ class ImpressionLog:
     """Append-only JSON lines of what was shown, per worker process, rotated by size.
 
     Lines go through a 64 KB buffer that is flushed at least every second (and at exit),
-    so logging costs a string join, not a system call, per request.
+    so logging costs a string join, not a system call, per request; a lock keeps the lines of
+    a worker's threads whole. A worker that exits closes its file and removes it when empty;
+    a starting worker removes the logs of exited workers older than keep_days.
     """
 
-    def __init__(self, folder: str, max_mb: int, backups: int, flush_seconds: float = 1.0):
+    def __init__(self, folder: str, max_mb: int, backups: int, flush_seconds: float = 1.0, keep_days: float = 7.0):
         self.folder, self.max_bytes, self.backups = Path(folder), max_mb * 1024 * 1024, backups
-        self.flush_seconds = flush_seconds
+        self.flush_seconds, self.keep_seconds = flush_seconds, keep_days * 86400
         self.pid, self.handle, self.path, self.size, self.flushed = None, None, None, 0, 0.0
+        self.lock = threading.Lock()
 
     def _open(self):
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.remove_old()
         self.path = self.folder / f"impressions-{os.getpid()}.jsonl"
         self.handle = self.path.open("a", buffering=64 * 1024)
         self.size = self.path.stat().st_size
         self.pid = os.getpid()
-        atexit.register(self.handle.flush)
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """Flush and close this worker's log; an empty one is removed."""
+        with self.lock:
+            if self.handle is None or self.pid != os.getpid():
+                return
+            self.handle.close()
+            self.handle = None
+            if self.path.is_file() and self.path.stat().st_size == 0:
+                self.path.unlink()
+
+    def remove_old(self) -> None:
+        """Remove the logs (and rotated parts) of exited workers: the empty ones, and those older than keep_days."""
+        cutoff = time.time() - self.keep_seconds
+        for path in self.folder.glob("impressions-*.jsonl*"):
+            pid = path.name.split("-", 1)[1].split(".", 1)[0]
+            if not pid.isdigit() or int(pid) == os.getpid() or pid_alive(int(pid)):
+                continue
+            try:
+                stat = path.stat()
+                if stat.st_size == 0 or stat.st_mtime < cutoff:
+                    path.unlink()
+            except FileNotFoundError:
+                pass
 
     def _rotate(self):
         self.handle.close()
@@ -68,14 +99,16 @@ class ImpressionLog:
         self.size = 0
 
     def write(self, record: dict) -> None:
-        if self.pid != os.getpid():          # opened lazily in each worker, after fork
-            self._open()
         line = orjson.dumps({"time": round(time.time(), 3), **record}).decode() + "\n"
-        self.handle.write(line)
-        self.size += len(line)
-        now = time.monotonic()
-        if now - self.flushed >= self.flush_seconds:
-            self.handle.flush()
-            self.flushed = now
-        if self.size >= self.max_bytes:
-            self._rotate()
+        with self.lock:
+            if self.pid != os.getpid() or self.handle is None:     # opened lazily in each worker, after fork
+                self._open()
+            self.handle.write(line)
+            self.size += len(line)
+            now = time.monotonic()
+            if now - self.flushed >= self.flush_seconds:
+                self.handle.flush()
+                self.flushed = now
+            if self.size >= self.max_bytes:
+                self._rotate()
+

@@ -1,5 +1,5 @@
-"""gunicorn settings of the lookup server; `recs serve` passes serve.host, serve.port and serve.workers
-as the same RECS_SERVE__* variables that configure them."""
+"""gunicorn settings of the lookup server; `recs serve` passes serve.host, serve.port, serve.workers,
+serve.threads and serve.timeout_seconds as the same RECS_SERVE__* variables that configure them."""
 
 import os
 import shutil
@@ -7,8 +7,9 @@ import tempfile
 
 bind = f'{os.environ.get("RECS_SERVE__HOST", "127.0.0.1")}:{os.environ.get("RECS_SERVE__PORT", "8000")}'
 workers = int(os.environ.get("RECS_SERVE__WORKERS", "2"))
-worker_class = "sync"
-timeout = 30
+worker_class = "lookup_server.worker.JsonErrorsWorker"     # gthread: slow clients hold a thread, not a worker
+threads = int(os.environ.get("RECS_SERVE__THREADS", "4"))
+timeout = int(os.environ.get("RECS_SERVE__TIMEOUT_SECONDS", "30"))
 graceful_timeout = 10
 keepalive = 5
 max_requests = 100_000          # recycle workers now and then; jitter keeps them from restarting together

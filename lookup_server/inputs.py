@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@\-]*$")
+ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@\-]*", re.ASCII)      # whole string: fullmatch
+K = re.compile(r"[0-9]{1,4}", re.ASCII)                        # ASCII digits only ("٣" is not 3)
+NUMBER = re.compile(r"[0-9]{1,12}(\.[0-9]{1,6})?", re.ASCII)
 EVENT_TYPES = ("view", "add_to_cart", "remove_from_cart", "purchase")
 
 
@@ -19,7 +21,7 @@ def an_id(value, field: str, max_length: int) -> str:
         raise BadRequest(field, "required, a non-empty string")
     if len(value) > max_length:
         raise BadRequest(field, f"at most {max_length} characters")
-    if not ID.match(value):
+    if not ID.fullmatch(value):
         raise BadRequest(field, "letters, digits and _ . : @ - only, starting with a letter or digit")
     return value
 
@@ -28,7 +30,7 @@ def a_k(args, default: int, maximum: int) -> int:
     raw = args.get("k")
     if raw is None or raw == "":
         return default
-    if not re.fullmatch(r"\d{1,4}", raw) or not 1 <= int(raw) <= maximum:
+    if not K.fullmatch(raw) or not 1 <= int(raw) <= maximum:
         raise BadRequest("k", f"an integer from 1 to {maximum}")
     return int(raw)
 
@@ -49,13 +51,9 @@ def a_number(args, field: str) -> float | None:
     raw = args.get(field)
     if raw is None or raw == "":
         return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise BadRequest(field, "a number") from None
-    if not (value >= 0 and value < 1e12):
-        raise BadRequest(field, "a non-negative number")
-    return value
+    if not NUMBER.fullmatch(raw):
+        raise BadRequest(field, "a non-negative number in plain digits, e.g. 19.99")
+    return float(raw)
 
 
 def events(body, max_items: int, max_length: int) -> list[dict]:

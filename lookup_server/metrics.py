@@ -9,6 +9,9 @@ recs_request_seconds{endpoint}                     (histogram)
 recs_fallbacks_total{endpoint, source}             answers that were not personalised or item-based
 recs_snapshot_age_seconds                          now - the live snapshot's created_at (max over workers)
 recs_snapshot_info{snapshot, run_date}             1 for the snapshot a worker serves
+recs_snapshot_fallback                             1 while a worker serves another snapshot than CURRENT names
+recs_snapshot_fallbacks_total                      times a worker fell back to an earlier snapshot
+recs_session_store_errors_total{operation}         session store calls that failed (answers served without it)
 """
 
 from __future__ import annotations
@@ -28,6 +31,19 @@ FALLBACKS = Counter("recs_fallbacks_total", "Answers served from a fallback list
 SNAPSHOT_AGE = Gauge("recs_snapshot_age_seconds", "Age of the live snapshot", multiprocess_mode="max")
 SNAPSHOT_INFO = Gauge("recs_snapshot_info", "The snapshot a worker serves", ["snapshot", "run_date"],
                       multiprocess_mode="max")
+SNAPSHOT_FALLBACK = Gauge("recs_snapshot_fallback", "1 while a worker serves another snapshot than CURRENT names",
+                          multiprocess_mode="max")
+SNAPSHOT_FALLBACKS = Counter("recs_snapshot_fallbacks_total", "Times a worker served an earlier snapshot because "
+                             "the live one could not be opened")
+SESSION_ERRORS = Counter("recs_session_store_errors_total", "Session store calls that failed", ["operation"])
+
+
+def count_snapshot_fallback() -> None:
+    SNAPSHOT_FALLBACKS.inc()
+
+
+def count_session_error(operation: str) -> None:
+    SESSION_ERRORS.labels(operation).inc()
 
 
 def observe(endpoint: str | None, variant: str, source: str | None, status: int, seconds: float) -> None:
@@ -42,11 +58,12 @@ _shown: dict[str, tuple[str, str]] = {}
 _age_set_at = [0.0]
 
 
-def observe_snapshot(snapshot) -> None:
+def observe_snapshot(snapshot, fallback: bool = False) -> None:
     """Age (at most once a second) and identity of the snapshot this worker serves; the previous one's info
     drops to 0."""
     if snapshot is None:
         return
+    SNAPSHOT_FALLBACK.set(1 if fallback else 0)
     now = time.time()
     if now - _age_set_at[0] >= 1.0:
         created = dt.datetime.fromisoformat(snapshot.manifest["created_at"]).timestamp()

@@ -5,6 +5,7 @@ from __future__ import annotations
 ID = {"type": "string", "maxLength": 64, "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:@-]*$"}
 K = {"name": "k", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}
 IDS = {"type": "string", "description": "comma-separated item ids (at most 50)"}
+TOKEN = {"type": "string", "maxLength": 512, "description": "a session token from POST /v1/sessions"}
 
 
 def _path(name: str, description: str) -> dict:
@@ -18,15 +19,21 @@ def _query(name: str, schema: dict, description: str, required: bool = False) ->
 ANSWER = {"description": "a list", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Answer"}}}}
 ERROR = {"description": "malformed input",
          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+FORBIDDEN = {"description": "a session token the server did not issue, or another user's",
+             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 OVERLAY = [_query("viewed", IDS, "items viewed in this session, newest first"),
            _query("cart", IDS, "items in the cart (never suggested)"),
-           _query("session", ID, "a session id whose posted events join the overlay")]
+           _query("session", TOKEN, "a session token (POST /v1/sessions) whose posted events join the overlay; "
+                  "one bound to a user is only accepted on that user's pages (else 403)")]
 
 
 def document(version: str = "1") -> dict:
     """The whole OpenAPI document."""
     def get(summary, parameters):
-        return {"get": {"summary": summary, "parameters": parameters, "responses": {"200": ANSWER, "400": ERROR}}}
+        responses = {"200": ANSWER, "400": ERROR}
+        if any(p["name"] == "session" for p in parameters):
+            responses["403"] = FORBIDDEN
+        return {"get": {"summary": summary, "parameters": parameters, "responses": responses}}
 
     return {
         "openapi": "3.0.3",
@@ -48,9 +55,15 @@ def document(version: str = "1") -> dict:
                 _query("items", IDS, "the cart", required=True), K]),
             "/v1/users/{user_id}/because-you-viewed": get("Neighbours of recently viewed items", [
                 _path("user_id", "the visitor"), K, OVERLAY[2]]),
+            "/v1/sessions": {"post": {
+                "summary": "Open a session: a signed token, anonymous or bound to a user",
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"user_id": ID}}}}},
+                "responses": {"201": {"description": '{"session": token, "user_id": ..., "ttl_seconds": ...}'},
+                              "400": ERROR}}},
             "/v1/sessions/{session_id}/events": {"post": {
-                "summary": "Session events for the overlay",
-                "parameters": [_path("session_id", "the session")],
+                "summary": "Session events for the overlay (only for a token this server issued)",
+                "parameters": [{"name": "session_id", "in": "path", "required": True, "schema": TOKEN}],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["events"], "properties": {"events": {
                         "type": "array", "minItems": 1, "maxItems": 50, "items": {
@@ -58,7 +71,8 @@ def document(version: str = "1") -> dict:
                                 "type": {"type": "string", "enum": ["view", "add_to_cart", "remove_from_cart",
                                                                     "purchase"]},
                                 "item_id": ID}}}}}}}},
-                "responses": {"202": {"description": "accepted"}, "400": ERROR}}},
+                "responses": {"202": {"description": "accepted"}, "400": ERROR, "403": FORBIDDEN,
+                              "503": {"description": "the session store is unavailable"}}}},
             "/v1/snapshot": {"get": {"summary": "The live snapshot", "responses": {"200": {"description": "manifest "
                                                                                             "summary"}}}},
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
@@ -79,7 +93,10 @@ def document(version: str = "1") -> dict:
                                "personalized", "similar", "bought_together", "because_you_viewed", "popular",
                                "trending", "content_cold_start", "category_popular", "empty"]},
                            "snapshot": {"type": "string"}, "variant": {"type": "string"},
-                           "request_id": {"type": "string"}}},
+                           "request_id": {"type": "string"},
+                           "session": {"type": "string", "enum": ["ok", "unavailable"],
+                                       "description": "with a session token: unavailable = served without "
+                                                      "session context (the store did not answer)"}}},
             "Error": {"type": "object", "properties": {"error": {"type": "string"}, "field": {"type": "string"},
                                                       "message": {"type": "string"}}},
         }},

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 
 import pytest
 
@@ -34,7 +33,7 @@ def test_every_endpoint_answers_with_its_source_and_snapshot(server):
     assert status == 200 and cart["source"] == "bought_together" and not {"i1", "i2"} & set(ids(cart))
     assert get(base, "/v1/snapshot")[1]["id"] == live
     assert get(base, "/healthz") == (200, {"status": "ok"})
-    assert get(base, "/readyz")[1] == {"ready": True, "snapshot": live}
+    assert get(base, "/readyz")[1] == {"ready": True, "snapshot": live, "fallback": False, "session_store": "ok"}
 
 
 def test_constraints_out_of_stock_and_the_session_overlay(server):
@@ -49,7 +48,9 @@ def test_constraints_out_of_stock_and_the_session_overlay(server):
     assert top not in ids(get(base, f"/v1/users/u1/recommendations?k=3&cart={top}")[1])     # cart removed
     viewed = get(base, "/v1/users/u1/recommendations?k=30&viewed=i20")[1]
     assert any(i["reason"] == "similar_to:i20" for i in viewed["items"])                  # neighbours blended in
-    session = "s-" + uuid.uuid4().hex[:8]
+    status, opened = get(base, "/v1/sessions", "POST", {"user_id": "u1"})
+    assert status == 201 and opened["user_id"] == "u1"
+    session = opened["session"]
     status, posted = get(base, f"/v1/sessions/{session}/events", "POST",
                          {"events": [{"type": "view", "item_id": "i20"}, {"type": "add_to_cart", "item_id": "i21"}]})
     assert status == 202 and posted["events_kept"] == 2
@@ -87,7 +88,8 @@ def test_a_path_outside_the_api_is_a_json_404(server):
                                         ({"events": [{"type": "click", "item_id": "i1"}]}, "events[0].type"),
                                         ({"events": [{"type": "view"}]}, "events[0].item_id")])
 def test_malformed_session_events_get_a_400(server, body, field):
-    status, answer = get(server["base"], "/v1/sessions/s1/events", "POST", body)
+    session = get(server["base"], "/v1/sessions", "POST")[1]["session"]
+    status, answer = get(server["base"], f"/v1/sessions/{session}/events", "POST", body)
     assert status == 400 and answer["field"] == field
 
 
