@@ -122,3 +122,20 @@ def test_run_is_the_whole_nightly_chain_in_one_session_and_reruns_to_the_same_sn
     capsys.readouterr()
     assert recs.main([*args, "step", "validate", "--date", "2026-02-02"]) == 0
     assert json.loads(capsys.readouterr().out)["name"] == live
+
+
+def test_verbose_logging_keeps_third_party_debug_output_out(capsys):
+    """botocore's and urllib3's debug lines carry request headers (AWS session tokens among them)."""
+    import logging
+
+    root = logging.getLogger()
+    level = root.level
+    try:
+        root.setLevel(logging.DEBUG)          # what -v's basicConfig does (pytest already holds the root's handlers)
+        assert recs.main(["-v", "config"]) == 0
+        assert logging.getLogger("recs").isEnabledFor(logging.DEBUG)
+        enabled = [c for c in ("botocore", "botocore.endpoint", "urllib3.connectionpool", "s3transfer")
+                   if logging.getLogger(c).isEnabledFor(logging.DEBUG)]
+    finally:
+        root.setLevel(level)
+    assert enabled == []

@@ -71,3 +71,14 @@ print("JSON" + json.dumps({{"loaded": [m for m in heavy if m in sys.modules], "t
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.split("JSON", 1)[1])
     assert result == {"loaded": [], "tasks": len(EXPECTED_GRAPH)}
+
+
+def test_the_local_airflow_jwt_secret_is_readable_by_its_owner_only(tmp_path):
+    from tests.dags.conftest import airflow_local
+
+    env = airflow_local.environment(tmp_path / "home", port=18080)
+    secret = tmp_path / "home" / "jwt_secret"
+    assert secret.stat().st_mode & 0o777 == 0o600 and len(env["AIRFLOW__API_AUTH__JWT_SECRET"]) >= 64
+    secret.chmod(0o644)                           # one left readable by an older launcher is tightened
+    airflow_local.environment(tmp_path / "home", port=18080)
+    assert secret.stat().st_mode & 0o777 == 0o600

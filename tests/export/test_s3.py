@@ -106,3 +106,34 @@ def test_no_bucket_says_which_setting_to_set(tmp_path):
 
     with pytest.raises(s3.ExportError, match="s3.bucket"):
         s3.client(S3Config())
+
+
+@pytest.mark.parametrize("hostile", ["../../escaped.txt", "/tmp/recs-absolute-escape.txt", "db/../../../up.txt",
+                                     "db\\..\\..\\win.txt"])
+def test_a_hostile_manifest_writes_nothing_outside_the_target_and_leaves_nothing_behind(s3_settings, tmp_path,
+                                                                                        hostile):
+    """A manifest that names files outside the snapshot folder is refused before any download."""
+    import hashlib
+    import json
+
+    client = boto3.client("s3", endpoint_url=s3_settings.endpoint_url, region_name="us-east-1")
+    name = "2026-11-15-evil"
+    body = b"owned"
+    files = {"db/000001.sst": {"sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body)},
+             hostile: {"sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body)}}
+    for rel in files:
+        client.put_object(Bucket=s3_settings.bucket, Key=f"{s3_settings.prefix}/{name}/{rel}", Body=body)
+    client.put_object(Bucket=s3_settings.bucket, Key=f"{s3_settings.prefix}/{name}/MANIFEST.json",
+                      Body=json.dumps({"schema_version": 1, "files": files}).encode())
+    target = tmp_path / "host" / "snapshots"
+    before = {p for p in tmp_path.rglob("*")}
+    absolute = Path("/tmp/recs-absolute-escape.txt")
+    absolute.unlink(missing_ok=True)
+    with pytest.raises(s3.ExportError, match="not a file inside the snapshot"):
+        s3.pull(target, s3_settings, name)
+    assert not absolute.exists()
+    left = {p for p in tmp_path.rglob("*")} - before
+    assert [p for p in left if not p.is_dir()] == []                         # no file written anywhere
+    assert not list(target.glob(".building-*")) and not (target / name).exists()
+    with pytest.raises(s3.ExportError, match="not a snapshot name"):
+        s3.pull(target, s3_settings, "../outside")

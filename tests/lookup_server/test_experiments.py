@@ -61,3 +61,35 @@ def test_a_served_experiment_labels_answers_and_logs_impressions(server, tmp_pat
         line = logged[request_id]
         assert line["variant"] == body["variant"] and line["experiment"] == "home-trending"
         assert line["items"] == [i["item_id"] for i in body["items"]] and line["user_id"] and line["time"] > 0
+
+
+def test_impression_logs_of_exited_workers_are_cleaned_and_an_empty_own_log_removed(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from lookup_server.experiments import ImpressionLog
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()                     # a pid that has exited
+    folder = tmp_path / "impressions"
+    folder.mkdir()
+    (folder / f"impressions-{dead}.jsonl").write_text("")                 # empty: removed
+    old = folder / f"impressions-{int(dead) + 100000}.jsonl.1"
+    old.write_text('{"x": 1}\n')                                           # a rotated part, 8 days old: removed
+    os.utime(old, (time.time() - 8 * 86400,) * 2)
+    young = folder / f"impressions-{int(dead) + 200000}.jsonl"
+    young.write_text('{"x": 2}\n')                                         # an exited worker's data: kept
+    mine = ImpressionLog(str(folder), max_mb=1, backups=1, keep_days=7)
+    mine.write({"request_id": "r1"})
+    assert sorted(p.name for p in folder.iterdir()) == sorted([young.name, f"impressions-{os.getpid()}.jsonl"])
+    mine.close()
+    assert (folder / f"impressions-{os.getpid()}.jsonl").read_text().count("r1") == 1   # written, kept
+    empty = ImpressionLog(str(tmp_path / "other"), max_mb=1, backups=1)
+    empty.write({"request_id": "r2"})
+    (tmp_path / "other" / f"impressions-{os.getpid()}.jsonl").write_text("")
+    empty.handle.truncate(0)
+    empty.handle.seek(0)
+    empty.close()
+    assert list((tmp_path / "other").iterdir()) == []                                  # an empty log goes
