@@ -105,6 +105,25 @@ def endpoints(config) -> dict[str, list[str]]:
     }
 
 
+def with_sessions(port: int, homes: list[str], items: list[str]) -> list[str]:
+    """Home URLs that each present a session (a token from POST /v1/sessions with two viewed items posted):
+    the session store is read on every request."""
+    urls = []
+    for home, item_url in zip(homes, items):
+        user = home.split("/")[3]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("POST", "/v1/sessions", json.dumps({"user_id": user}), {"Content-Type": "application/json"})
+        token = json.loads(conn.getresponse().read())["session"]
+        item = item_url.split("/")[3]
+        events = [{"type": "view", "item_id": item}, {"type": "add_to_cart", "item_id": item}]
+        conn.request("POST", f"/v1/sessions/{token}/events", json.dumps({"events": events}),
+                     {"Content-Type": "application/json"})
+        conn.getresponse().read()
+        conn.close()
+        urls.append(f"{home}&session={token}")
+    return urls
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lookup_server.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="local")
@@ -113,13 +132,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8791)
     args = parser.parse_args(argv)
 
-    config = load_config(env=args.env, overrides={"serve.impressions_dir": "/tmp/recs-bench-impressions"})
+    config = load_config(env=args.env, overrides={
+        "serve.impressions_dir": "/tmp/recs-bench-impressions",
+        "serve.session.sqlite_path": "/tmp/recs-bench-sessions.sqlite3"})
     paths = endpoints(config)
     argv_app, env = gunicorn_command(config, args.port)
     report = {"workers": config.serve.workers, "concurrency": args.concurrency, "seconds": args.seconds,
               "endpoints": {}}
     proc = serve(argv_app, env, args.port)
     try:
+        paths["home+session"] = with_sessions(args.port, paths["home"][:50], paths["similar"])
         for name, urls in paths.items():
             report["endpoints"][name] = drive(args.port, urls, args.seconds, args.concurrency)
         peak = report["endpoints"]["home"]["requests_per_second"]

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from conf.schema import RankingConfig, RerankConfig
 from models.rerank import RERANK_COLUMNS, Candidate, rerank
@@ -150,5 +151,24 @@ def rank(spark: SparkSession, frame: DataFrame, ranker: Ranker, rules: RerankCon
         for chunk in whole_users(batches):
             predicted = booster.inplace_predict(chunk[features].to_numpy(np.float32))
             yield final_lists(chunk, predicted, rules, run_date, n, pool, reasons)
+
+    return rows.mapInPandas(score, RANKED_DDL)
+
+
+def rank_by_source(spark: SparkSession, frame: DataFrame, source: str, rules: RerankConfig, run_date: dt.date,
+                   n: int, pool: int, reasons: dict[str, str]) -> DataFrame:
+    """One source's lists through the same business rules: its own candidates in its own order (no model).
+
+    What a run publishes when that source beat the ranker on the quality gate's holdout.
+    """
+    mine = F.col("source") == source
+    rows = frame.filter(F.col(f"{source}_rank").isNotNull()).select(
+        "user_id", "item_id", (-F.col(f"{source}_rank")).cast("float").alias("_order"), *RERANK_COLUMNS,
+        F.lit(source).alias("source"), F.when(mine, F.col("anchor")).alias("anchor")) \
+        .repartition("user_id").sortWithinPartitions("user_id", "item_id")
+
+    def score(batches):
+        for chunk in whole_users(batches):
+            yield final_lists(chunk, chunk["_order"].to_numpy(np.float32), rules, run_date, n, pool, reasons)
 
     return rows.mapInPandas(score, RANKED_DDL)

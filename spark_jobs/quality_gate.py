@@ -35,11 +35,13 @@ def decide(report: dict | None, run_date: dt.date, where: str) -> dict:
                         + f". Look at the report {where}; to publish anyway, raise the gate's tolerances "
                         "or set gate.enabled false, and rerun the date")
     return {"job": "quality_gate", "run_date": run_date.isoformat(), "passed": True,
-            "skipped": bool(gate.get("skipped")), "measured": gate.get("measured", {}).get("ranked")}
+            "skipped": bool(gate.get("skipped")), "published": report.get("published", "ranked"),
+            "why": gate.get("why"), "measured": gate.get("published_figures") or gate.get("measured", {}).get("ranked")}
 
 
 def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
     where = lake.report(config.paths.lake, "ranking", run_date)
     verdict = decide(lake.read_json(spark, where), run_date, where)
-    log.info("quality gate %s: passed %s", run_date, verdict.get("measured") or verdict.get("skipped"))
+    log.info("quality gate %s: passed; publishing %s: %s", run_date, verdict.get("published", "the ALS lists"),
+             verdict.get("why") or verdict.get("skipped"))
     return verdict

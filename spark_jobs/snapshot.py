@@ -99,8 +99,12 @@ def record_built(config: Config, run_date: dt.date, name: str) -> None:
 
 def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
     """The nightly snapshot step: build with the gate's figures in the manifest, record the name built."""
-    gate = (lake.read_json(spark, lake.report(config.paths.lake, "ranking", run_date)) or {}).get("gate") or {}
-    metrics = {"gate": gate.get("measured"), "holdout": gate.get("holdout")} if gate.get("measured") else None
+    ranking = lake.read_json(spark, lake.report(config.paths.lake, "ranking", run_date)) or {}
+    gate = ranking.get("gate") or {}
+    metrics = None
+    if gate.get("measured"):
+        metrics = {"gate": gate.get("measured"), "holdout": gate.get("holdout"), "sources": gate.get("sources"),
+                   "user_recs": ranking.get("published") or "als", "why": gate.get("why")}
     folder = build(spark, config, run_date, metrics)
     record_built(config, run_date, folder.name)
     return {"job": "snapshot", "run_date": run_date.isoformat(), "name": folder.name,

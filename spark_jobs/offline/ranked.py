@@ -137,11 +137,25 @@ def train(spark: SparkSession, events: DataFrame, catalog: DataFrame, config: Co
     return model
 
 
-def final_lists(spark: SparkSession, view: Split, users: DataFrame, config: Config, model: ranker.Ranker,
-                rules: RerankConfig, discovery: bool, n: int, fitted: candidates.Fitted | None = None) -> DataFrame:
-    """user_id, item_id, score, rank, reason: the ranked, re-ranked lists as of view.cutoff."""
+def candidate_frame(spark: SparkSession, view: Split, users: DataFrame, config: Config, discovery: bool,
+                    fitted: candidates.Fitted | None = None) -> DataFrame:
+    """Every user's merged candidates with their features and item attributes, as of view.cutoff (checkpointed)."""
     fitted = fitted or candidates.fit(spark, view, config)
     merged = candidates.merged(fitted, users, discovery).localCheckpoint()
-    frame = features.build(merged, view, fitted.context.recent, fitted.context.trending, config).localCheckpoint()
+    return features.build(merged, view, fitted.context.recent, fitted.context.trending, config).localCheckpoint()
+
+
+def final_lists(spark: SparkSession, view: Split, users: DataFrame, config: Config, model: ranker.Ranker,
+                rules: RerankConfig, discovery: bool, n: int, fitted: candidates.Fitted | None = None,
+                frame: DataFrame | None = None) -> DataFrame:
+    """user_id, item_id, score, rank, reason: the ranked, re-ranked lists as of view.cutoff."""
+    frame = frame if frame is not None else candidate_frame(spark, view, users, config, discovery, fitted)
     return ranker.rank(spark, frame, model, rules, view.cutoff - dt.timedelta(days=1), n, config.ranking.rerank_pool,
                        REASONS)
+
+
+def source_lists(spark: SparkSession, view: Split, frame: DataFrame, source: str, config: Config,
+                 rules: RerankConfig, n: int) -> DataFrame:
+    """user_id, item_id, score, rank, reason: one candidate source's lists through the same re-ranking rules."""
+    return ranker.rank_by_source(spark, frame, source, rules, view.cutoff - dt.timedelta(days=1), n,
+                                 config.ranking.rerank_pool, REASONS)

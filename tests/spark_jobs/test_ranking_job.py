@@ -15,6 +15,7 @@ from spark_jobs import ingest, lake, quality_gate
 from spark_jobs import ranking as job
 from spark_jobs import snapshot as snapshot_job
 from spark_jobs.offline import features, gate
+from spark_jobs.offline.sources import REASONS
 from tests.helpers import LIGHT_RANKING
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -40,11 +41,17 @@ def passed(spark, lake_config):
 
 def test_a_run_writes_ranked_lists_its_ranker_and_a_passing_gate(spark, lake_config, passed):
     verdict = quality_gate.main(spark, lake_config, RUN_DATE)
-    assert verdict["passed"] and verdict["measured"] == passed["gate"]["measured"]["ranked"]
     gate_figures = passed["gate"]
-    assert gate_figures["passed"] and not gate_figures["failures"]
-    ours, baseline = gate_figures["measured"]["ranked"], gate_figures["measured"]["popular_recent"]
-    assert ours["ndcg"] >= baseline["ndcg"] and ours["recall"] >= baseline["recall"]
+    assert verdict["passed"] and verdict["published"] == passed["published"] == "ranked"
+    assert verdict["measured"] == gate_figures["measured"]["ranked"] == gate_figures["published_figures"]
+    assert gate_figures["passed"] and not gate_figures["failures"] and not gate_figures["inconclusive"]
+    assert gate_figures["signal"]["users"] >= lake_config.gate.min_users
+    # the ranked lists were measured against every candidate source's own lists, and reach each of them
+    assert set(gate_figures["sources"]) == set(lake_config.ranking.sources)
+    ours = gate_figures["measured"]["ranked"]
+    baseline = ("popular_recent", gate_figures["measured"]["popular_recent"])
+    for name, theirs in [*gate_figures["sources"].items(), baseline]:
+        assert ours["ndcg"] >= theirs["ndcg"], name
 
     ranked = spark.read.parquet(passed["output"]["ranked"])
     users = spark.read.parquet(lake.curated(lake_config.paths.lake, "events")).select("user_id").distinct()
@@ -58,7 +65,8 @@ def test_a_run_writes_ranked_lists_its_ranker_and_a_passing_gate(spark, lake_con
     assert saved.training["positives"] > 0 and sum(saved.importances.values()) == pytest.approx(1.0, abs=1e-3)
 
 
-def test_a_broken_model_fails_the_gate_and_nothing_is_published(spark, lake_config, passed, monkeypatch):
+def test_a_ranker_that_loses_to_a_source_publishes_that_source_labelled(spark, lake_config, passed, monkeypatch):
+    """A broken ranker (shuffled labels) loses to the sources it was fed: the best source's lists are published."""
     real_fit = ranker.fit
 
     def fit_on_shuffled_labels(train, *args, **kwargs):       # a broken model: labels unrelated to the rows
@@ -66,12 +74,35 @@ def test_a_broken_model_fails_the_gate_and_nothing_is_published(spark, lake_conf
         return real_fit(broken, *args, **kwargs)
 
     monkeypatch.setattr(ranker, "fit", fit_on_shuffled_labels)
-    report = job.main(spark, lake_config, RUN_DATE)                     # records the failure, writes no lists
-    assert report["gate"]["passed"] is False and report["gate"]["failures"]
-    assert not lake.exists(spark, passed["output"]["ranked"])            # this date's earlier lists are gone too
-    assert lake.read_json(spark, lake.report(lake_config.paths.lake, "ranking", RUN_DATE)) == report
-    with pytest.raises(gate.GateError, match=r"ndcg@20 of the ranked lists [0-9.]+ is below") as failure:
-        quality_gate.main(spark, lake_config, RUN_DATE)                  # the step that stops the run
-    assert "nothing will be published" in str(failure.value)
-    with pytest.raises(SnapshotError, match="failed its quality gate"):
-        snapshot_job.read(spark, lake_config, RUN_DATE)
+    report = job.main(spark, lake_config, RUN_DATE)
+    verdict = report["gate"]
+    best = max(verdict["sources"], key=lambda name: verdict["sources"][name]["ndcg"])
+    assert report["published"] == verdict["published"] == best and verdict["passed"]
+    assert verdict["sources"][best]["ndcg"] > verdict["measured"]["ranked"]["ndcg"]
+    assert verdict["why"].startswith(f"{best}'s ndcg@20")
+    assert quality_gate.main(spark, lake_config, RUN_DATE)["published"] == best      # the step's log names it
+    lists = spark.read.parquet(passed["output"]["ranked"])
+    reasons = {r.reason.split(":")[0] for r in lists.select("reason").distinct().collect()}
+    assert reasons == {REASONS[best].split(":")[0]}                                  # labelled as that source
+    assert not lake.exists(spark, passed["output"]["ranker"])                        # no ranker was published
+    reached = lists.select("user_id").distinct().count()           # users the source cannot reach: the fallback
+    assert 0.99 * passed["users"] <= reached <= passed["users"]
+
+
+def test_lists_that_drop_from_the_previous_run_fail_the_gate_and_nothing_is_published(spark, lake_config, passed):
+    earlier = lake.report(lake_config.paths.lake, "ranking", RUN_DATE - dt.timedelta(days=1))
+    lake.write_json(spark, earlier, {"gate": {"passed": True, "measured": {"ranked": {"ndcg": 0.99, "recall": 0.99}},
+                                              "published_figures": {"ndcg": 0.99, "recall": 0.99}}})
+    try:
+        report = job.main(spark, lake_config, RUN_DATE)                  # records the failure, writes no lists
+        assert report["gate"]["passed"] is False and report["gate"]["failures"]
+        assert not lake.exists(spark, passed["output"]["ranked"])        # this date's earlier lists are gone too
+        assert lake.read_json(spark, lake.report(lake_config.paths.lake, "ranking", RUN_DATE)) == report
+        with pytest.raises(gate.GateError, match=r"ndcg@20 of .* dropped more than 20% from the previous run's "
+                                                 r"0.9900") as failure:
+            quality_gate.main(spark, lake_config, RUN_DATE)              # the step that stops the run
+        assert "nothing will be published" in str(failure.value)
+        with pytest.raises(SnapshotError, match="failed its quality gate"):
+            snapshot_job.read(spark, lake_config, RUN_DATE)
+    finally:
+        lake.delete(spark, earlier)
