@@ -26,6 +26,7 @@ KIND_LIST = 1
 KIND_META = 2
 _HEADER = struct.Struct("<BBI")       # version, kind, count or length
 _SCORE = struct.Struct("<f")
+_SCORE_LEN = struct.Struct("<fH")     # an entry's score and the length of its reason, read at once
 _LEN = struct.Struct("<H")
 MAX_TEXT = 0xFFFF
 
@@ -86,17 +87,16 @@ def decode_list(value: bytes, limit: int | None = None) -> list[Entry]:
     size = len(value)
     at = _HEADER.size
     entries = []
-    length, score_of = _LEN.unpack_from, _SCORE.unpack_from
+    length, score_and_length, make = _LEN.unpack_from, _SCORE_LEN.unpack_from, tuple.__new__
     try:
         for _ in range(count):
-            n = length(value, at)[0]
-            end = at + 2 + n
-            score = score_of(value, end)[0]
-            m = length(value, end + 4)[0]
+            end = at + 2 + length(value, at)[0]
+            score, m = score_and_length(value, end)
             stop = end + 6 + m
             if stop > size:
                 raise CodecError(f"entry {len(entries)} runs past the end of the value")
-            entries.append(Entry(value[at + 2: end].decode("utf-8"), score, value[end + 6: stop].decode("utf-8")))
+            entries.append(make(Entry, (value[at + 2: end].decode("utf-8"), score,
+                                        value[end + 6: stop].decode("utf-8"))))
             at = stop
     except struct.error:
         raise CodecError(f"entry {len(entries)} of {count} is truncated") from None

@@ -33,8 +33,11 @@ def live():
 def answer(entries, meta, source: str, **extra):
     g.source = source
     variant = getattr(g, "variant", experiments.DEFAULT)
-    items = [{"item_id": e.item_id, "score": round(float(e.score), 6), "reason": e.reason,
-              **{k: meta.get(e.item_id, {}).get(k) for k in ("title", "price", "category")}} for e in entries]
+    items = []
+    for e in entries:
+        fields = meta.get(e.item_id) or {}
+        items.append({"item_id": e.item_id, "score": round(float(e.score), 6), "reason": e.reason,
+                      "title": fields.get("title"), "price": fields.get("price"), "category": fields.get("category")})
     if getattr(g, "session_state", None):
         extra["session"] = g.session_state          # "ok", or "unavailable": served without session context
     if request.method == "HEAD":                    # nothing was shown: no impression

@@ -54,7 +54,7 @@ def observe(endpoint: str | None, variant: str, source: str | None, status: int,
         FALLBACKS.labels(endpoint, source).inc()
 
 
-_shown: dict[str, tuple[str, str]] = {}
+_shown: dict[str, object] = {}
 _age_set_at = [0.0]
 
 
@@ -63,7 +63,9 @@ def observe_snapshot(snapshot, fallback: bool = False) -> None:
     drops to 0."""
     if snapshot is None:
         return
-    SNAPSHOT_FALLBACK.set(1 if fallback else 0)
+    if _shown.get("fallback") != fallback:       # a gauge write touches the multiprocess file: only on change
+        SNAPSHOT_FALLBACK.set(1 if fallback else 0)
+        _shown["fallback"] = fallback
     now = time.time()
     if now - _age_set_at[0] >= 1.0:
         created = dt.datetime.fromisoformat(snapshot.manifest["created_at"]).timestamp()

@@ -35,9 +35,10 @@ def apply(entries: list[Entry], meta: dict[str, dict], k: int, exclude: set[str]
     scale = 1.0 / top if top > 0 else 1.0        # the list's best scores 1, whatever its source's scale
     in_order = all(a.score >= b.score for a, b in zip(entries, entries[1:]))
     if not nearby and in_order:                  # a list stored best first: filter in order, stop at k
-        kept = []
+        kept, seen = [], set()
         for e in entries:
-            if allowed(e.item_id, meta, exclude, max_price, category) and all(e.item_id != x.item_id for x in kept):
+            if e.item_id not in seen and allowed(e.item_id, meta, exclude, max_price, category):
+                seen.add(e.item_id)
                 kept.append(Entry(e.item_id, e.score * scale, e.reason))
                 if len(kept) == k:
                     break
