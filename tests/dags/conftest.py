@@ -22,13 +22,15 @@ RUN_DATE = "2026-11-14"       # the last day of the shop generated below
 
 # A small generated shop and light model settings, so that a whole nightly run takes a few minutes.
 # A shop this small is too noisy for the ranker to beat popularity reliably on a 2-day holdout, so the
-# gate here tolerates falling 50% below a baseline: these tests are about orchestration; the gate's own
-# behaviour is tested in tests/models/test_gate.py and tests/spark_jobs/test_ranking_job.py.
+# gate here tolerates falling 50% below a baseline and decides on as few as 10 holdout users: these tests are
+# about orchestration; the gate's own behaviour is tested in tests/spark_jobs/offline/test_gate.py and
+# tests/spark_jobs/test_ranking_job.py.
 SHOP = ["--users", "600", "--items", "150", "--days", "8", "--start", "2026-11-07"]
 LIGHT = {
     "ranking": {"sources": ["buy_again", "popular_recent", "item_knn"], "candidates_per_source": 30,
                 "label_days": 3, "label_windows": 1, "list_length": 30, "params": {"n_estimators": 30}},
-    "gate": {"holdout_days": 2, "baseline_tolerance": 0.5},
+    "gate": {"holdout_days": 2, "baseline_tolerance": 0.5, "min_users": 10, "min_positives": 10,
+             "max_holdout_days": 2},
     "als": {"iterations": 5, "factors": 16},
     "airflow": {"retries": 0, "schedule": None},     # manual runs only: unpausing starts nothing by itself
 }
