@@ -27,10 +27,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## airflow: Airflow standalone for the UI on http://127.0.0.1:8080 (SQLite in var/airflow, DAG recs_nightly,
-## Spark connection local[2]); prints the admin password; Ctrl-C stops every Airflow process
+## airflow: Airflow standalone for the UI on http://127.0.0.1:$(AIRFLOW_PORT) (make airflow AIRFLOW_PORT=8081; SQLite
+## in var/airflow, DAG recs_nightly, Spark connection local[2] unless AIRFLOW_CONN_SPARK_DEFAULT or RECS_SPARK_MASTER
+## is set); prints the admin password; Ctrl-C or SIGTERM stops every Airflow process and every task it started
+AIRFLOW_PORT ?= 8080
 airflow: $(STAMP)
-	$(BIN)/python dags/airflow_local.py
+	$(BIN)/python dags/airflow_local.py --port $(AIRFLOW_PORT)
 
 ## test-airflow-dags: opt-in, about 18 minutes (17 min 57 s measured, alone on 2 cores): `airflow dags test
 ## recs_nightly` twice on each committed sample (every task succeeds, the same snapshot digest and lists both times)

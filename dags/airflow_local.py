@@ -3,7 +3,8 @@
 Everything lives under one AIRFLOW_HOME (default var/airflow): a SQLite database, logs, a JWT secret
 made once, and the admin password Airflow generates. The API server and UI bind 127.0.0.1 only;
 `parallelism` is small (every slot is a worker process); the project's dags/ is the DAG folder; the
-Spark connection `spark_default` is local[2] unless RECS_SPARK_MASTER names another master.
+Spark connection `spark_default` is local[2] unless AIRFLOW_CONN_SPARK_DEFAULT is set (it is kept) or
+RECS_SPARK_MASTER names another master.
 
     python dags/airflow_local.py [--port 8080]      start, print the URL and credentials; Ctrl-C stops all
 """
@@ -55,7 +56,9 @@ def environment(home: Path, port: int = 8080, master: str | None = None, paralle
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(log_ports[0]),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(log_ports[1]),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
-        "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": master}),
+        # a connection the user set in the environment wins; else local[2] (or $RECS_SPARK_MASTER)
+        "AIRFLOW_CONN_SPARK_DEFAULT": os.environ.get("AIRFLOW_CONN_SPARK_DEFAULT")
+        or json.dumps({"conn_type": "spark", "host": master}),
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",    # spark-submit and airflow of this venv
         "PYSPARK_PYTHON": sys.executable,
         "SPARK_LOCAL_IP": "127.0.0.1",
@@ -85,8 +88,28 @@ def start(env: dict[str, str], log_file: Path | None = None) -> subprocess.Popen
                             stderr=subprocess.STDOUT if out else None, start_new_session=True)
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (from /proc), whatever process group or session it moved to."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
 def stop(process: subprocess.Popen, grace: float = 30) -> None:
-    """End standalone and its scheduler, dag-processor, triggerer and api-server (the whole group)."""
+    """End standalone and its scheduler, dag-processor, triggerer and api-server (the whole group), and every
+    process below them: Airflow runs each task (spark-submit, its JVM, Python workers) in a group of its own."""
+    tasks = descendants(process.pid)
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGINT)
         try:
@@ -94,9 +117,14 @@ def stop(process: subprocess.Popen, grace: float = 30) -> None:
         except subprocess.TimeoutExpired:
             pass
     try:
-        os.killpg(process.pid, signal.SIGKILL)      # anything left in the group (workers, spark-submit)
+        os.killpg(process.pid, signal.SIGKILL)      # anything left in the group
     except ProcessLookupError:
         pass
+    for pid in tasks + descendants(process.pid):     # task processes in groups of their own
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     process.wait()
 
 

@@ -9,11 +9,11 @@ Spark steps run `recs.py step <name> --date D` through SparkSubmitOperator on th
 connection); the light steps (validate, publish, export) run in the worker. Every task is
 idempotent for its date, and a failed task stops everything downstream: nothing publishes.
 
-Params (Trigger DAG w/ config in the UI): `date` runs another date than the logical one (a rebuild),
-`env` picks conf/<env>.yaml, `config` layers one more YAML file on top. For a range of dates, use
-Airflow's backfill (UI: Trigger -> Backfill, or `airflow backfill create --dag-id recs_nightly
---from-date A --to-date B`): each date runs this DAG; a rebuild of a date older than the live
-snapshot's is built and exported but not made live.
+Params (the Trigger form in the UI; every one may stay empty): `date` runs another date than the
+logical one (a rebuild), `env` picks the configuration `conf/ENV.yaml`, `config` layers one more YAML
+file on top. For a range of dates, use Airflow's backfill (UI: Trigger, then Backfill, or
+`airflow backfill create --dag-id recs_nightly --from-date A --to-date B`): each date runs this DAG; a
+rebuild of a date older than the live snapshot's is built and exported but not made live.
 
 Wiring only: this file imports the configuration and the step list, never Spark or the models.
 """
@@ -53,14 +53,17 @@ def run_light_step(step: str, date: str, env: str, config: str) -> dict:
     return run_step(step, load(env=env, config_file=config or None), dt.date.fromisoformat(date))
 
 
+CONFIG_ARG = "{{ params.config or '' }}"      # an empty param renders as no file (not the text "None")
+
+
 def make_task(step, settings):
     args = {"task_id": step.name, "doc_md": f"**{step.name}**: {step.doc}"}
     if not step.spark:
         return PythonOperator(python_callable=run_light_step, op_kwargs={
-            "step": step.name, "date": DATE, "env": "{{ params.env }}", "config": "{{ params.config }}"}, **args)
+            "step": step.name, "date": DATE, "env": "{{ params.env }}", "config": CONFIG_ARG}, **args)
     return SparkSubmitOperator(
         application=str(PROJECT_ROOT / "recs.py"),
-        application_args=["--env", "{{ params.env }}", "--config", "{{ params.config }}",
+        application_args=["--env", "{{ params.env }}", "--config", CONFIG_ARG,
                           "step", step.name, "--date", DATE],
         conn_id=settings.spark_conn_id,
         name=f"recs-{step.name}",
@@ -83,7 +86,7 @@ with DAG(
                       description="run date YYYY-MM-DD; empty: the logical date"),
         "env": Param(os.environ.get("RECS_ENV") or CONFIG.env, type="string", enum=available_envs(),
                      description="configuration environment (conf/<env>.yaml)"),
-        "config": Param(os.environ.get("RECS_CONFIG", ""), type="string",
+        "config": Param(os.environ.get("RECS_CONFIG") or None, type=["null", "string"],
                         description="an extra YAML file layered on top (absolute path); empty: none"),
     },
     default_args={

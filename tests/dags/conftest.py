@@ -89,6 +89,8 @@ if dag:
                                   "doc": t.doc_md or ""}} for t in dag.tasks}}
     out["catchup"], out["schedule"] = dag.catchup, str(dag.schedule)
     out["params"] = sorted(dag.params.keys())
+    out["param_schemas"] = {{k: dag.params.get_param(k).schema for k in dag.params.keys()}}
+    out["dag_doc"] = dag.doc_md or ""
     out["start"] = dag.start_date.isoformat()
 print("JSON" + json.dumps(out))
 """

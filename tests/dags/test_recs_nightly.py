@@ -82,3 +82,52 @@ def test_the_local_airflow_jwt_secret_is_readable_by_its_owner_only(tmp_path):
     secret.chmod(0o644)                           # one left readable by an older launcher is tightened
     airflow_local.environment(tmp_path / "home", port=18080)
     assert secret.stat().st_mode & 0o777 == 0o600
+
+
+def test_every_param_may_stay_empty_in_the_trigger_form_and_the_docs_render(structure):
+    """A param whose type excludes null is required in Airflow 3's Trigger and Backfill forms."""
+    for name in ("config", "date"):
+        assert "null" in structure["param_schemas"][name]["type"], name
+    assert "<env>" not in structure["dag_doc"] and "conf/ENV.yaml" in structure["dag_doc"]
+    assert "w/ config" not in structure["dag_doc"]                                 # Airflow 2's wording
+
+
+def test_stopping_the_launcher_ends_task_processes_in_groups_of_their_own():
+    """Airflow runs each task (spark-submit and its JVM) in a process group of its own: stop() still ends it."""
+    import os
+    import time
+
+    from tests.dags.conftest import airflow_local
+
+    spawn = ("import subprocess, sys, time\n"
+             "task = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'], "
+             "start_new_session=True)\nprint(task.pid, flush=True)\ntime.sleep(120)\n")
+    launcher = subprocess.Popen([sys.executable, "-c", spawn], stdout=subprocess.PIPE, text=True,
+                                start_new_session=True)
+    task = int(launcher.stdout.readline())
+    assert task in airflow_local.descendants(launcher.pid)
+    airflow_local.stop(launcher, grace=2)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            os.kill(task, 0)
+            state = open(f"/proc/{task}/stat").read().rsplit(")", 1)[1].split()[0]
+            if state == "Z":
+                break
+        except (ProcessLookupError, FileNotFoundError):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"task process {task} survived the launcher's stop")
+
+
+def test_a_spark_connection_set_in_the_environment_is_kept(tmp_path, monkeypatch):
+    from tests.dags.conftest import airflow_local
+
+    cluster = '{"conn_type": "spark", "host": "spark://10.0.0.5:7077"}'
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", cluster)
+    assert airflow_local.environment(tmp_path / "home", port=18081)["AIRFLOW_CONN_SPARK_DEFAULT"] == cluster
+    monkeypatch.delenv("AIRFLOW_CONN_SPARK_DEFAULT")
+    monkeypatch.setenv("RECS_SPARK_MASTER", "spark://127.0.0.1:7077")
+    assert "spark://127.0.0.1:7077" in airflow_local.environment(tmp_path / "home", port=18081)[
+        "AIRFLOW_CONN_SPARK_DEFAULT"]
