@@ -85,7 +85,8 @@ def run_demo(args, config) -> int:
         last = lake.list_dates(spark, f"{env_config.paths.raw}/events")[-1]
         print(f"== {env}: the nightly chain for {last} (raw {env_config.paths.raw})")
         reports = chain.run_chain(spark, env_config, last)
-        ingested = [dt.date.fromisoformat(d) for d in reports[0]["also_ingested"]] + [last]
+        ingest = next(r for r in reports if r.get("job") == "ingest")
+        ingested = [dt.date.fromisoformat(d) for d in ingest["also_ingested"]] + [last]
         ingest_reports = [lake.read_json(spark, lake.report(env_config.paths.lake, "ingest", d)) for d in ingested]
         print(job_commands.format_ingest_totals(env, ingest_reports))
         print(f"  snapshot {reports[-2]['live']} live under {env_config.paths.snapshots}; exported: "

@@ -1,8 +1,8 @@
 """recs_nightly: the nightly chain for one logical date, from raw events to a published, exported snapshot.
 
-ingest -> interactions -> {popularity, item_similarity -> content, fbt_pairs, als} -> ranking -> quality_gate
--> snapshot -> validate -> publish -> export  (spark_jobs/steps.py holds the steps and their docs; content
-blends item_similarity's neighbours into the product page's lists, so it runs after it).
+has_input -> ingest -> interactions -> {popularity, item_similarity -> content, fbt_pairs, als} -> ranking
+-> quality_gate -> snapshot -> validate -> publish -> export  (spark_jobs/steps.py holds the steps and their
+docs; content blends item_similarity's neighbours into the product page's lists, so it runs after it).
 
 Spark steps run `recs.py step <name> --date D` through SparkSubmitOperator on the connection
 `airflow.spark_conn_id` (local[2] from `make airflow`; yarn, spark:// or k8s:// by editing the
@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.providers.standard.operators.python import PythonOperator
+from airflow.providers.standard.operators.python import PythonOperator, ShortCircuitOperator
 from airflow.sdk import DAG, Param
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -56,8 +56,21 @@ def run_light_step(step: str, date: str, env: str, config: str) -> dict:
 CONFIG_ARG = "{{ params.config or '' }}"      # an empty param renders as no file (not the text "None")
 
 
+def has_input(date: str, env: str, config: str) -> bool:
+    """False (every later task skipped, the reason logged) when the run date has no raw events."""
+    report = run_light_step("has_input", date, env, config)
+    if report["found"] is False:
+        import logging
+
+        logging.getLogger("recs").warning("%s: skipping the run", report["why"])
+    return report["found"] is not False
+
+
 def make_task(step, settings):
     args = {"task_id": step.name, "doc_md": f"**{step.name}**: {step.doc}"}
+    if step.name == "has_input":
+        return ShortCircuitOperator(python_callable=has_input, op_kwargs={
+            "date": DATE, "env": "{{ params.env }}", "config": CONFIG_ARG}, **args)
     if not step.spark:
         return PythonOperator(python_callable=run_light_step, op_kwargs={
             "step": step.name, "date": DATE, "env": "{{ params.env }}", "config": CONFIG_ARG}, **args)

@@ -51,6 +51,32 @@ def ingest_dates(spark, config, run_date: dt.date) -> list[dt.date]:
     return missing + [run_date]
 
 
+def raw_events(config, run_date: dt.date) -> tuple[str, bool | None]:
+    """(the run date's raw events folder, whether it exists; None where the scheme is not checked here)."""
+    path = lake.partition(config.paths.raw, "events", run_date)
+    if "://" not in path or path.startswith("file://"):
+        return path, Path(path.removeprefix("file://")).is_dir()
+    if path.startswith(("s3a://", "s3://")):
+        from pyarrow import fs  # only on this path: the light task needs no S3 client otherwise
+
+        try:
+            bucket_path = path.split("://", 1)[1]
+            info = fs.S3FileSystem().get_file_info(bucket_path)
+            return path, info.type != fs.FileType.NotFound
+        except OSError:
+            return path, None
+    return path, None
+
+
+def run_has_input(spark, config, run_date: dt.date) -> dict:
+    path, found = raw_events(config, run_date)
+    report = {"job": "has_input", "run_date": run_date.isoformat(), "raw_events": path, "found": found}
+    if found is False:
+        report["why"] = (f"no raw events for {run_date} under {path}: nothing to run for this date (its data has "
+                         "not landed); trigger a date that has data")
+    return report
+
+
 def run_ingest(spark, config, run_date: dt.date) -> dict:
     reports = [ingest.main(spark, config, date) for date in ingest_dates(spark, config, run_date)]
     report = dict(reports[-1])
@@ -81,6 +107,7 @@ def run_export(spark, config, run_date: dt.date) -> dict:
 
 Runner = Callable[..., dict]     # (spark or None, config, run_date) -> the step's report
 RUNNERS: dict[str, Runner] = {
+    "has_input": run_has_input,
     "ingest": run_ingest,
     "interactions": interactions.main,
     "popularity": popularity.main,
@@ -115,6 +142,8 @@ def run_chain(spark, config, run_date: dt.date, echo=print) -> list[dict]:
     for step in STEPS:
         began = time.perf_counter()
         report = run_step(step.name, config, run_date, spark)
+        if report.get("found") is False:
+            raise ChainError(report["why"])
         shown = {k: v for k, v in report.items()
                  if k not in ("job", "run_date", "input", "output", "importances", "gate", "max_bad_share")}
         echo(f"  {step.name:16s} {time.perf_counter() - began:6.1f} s  {json.dumps(shown, default=str)[:160]}")

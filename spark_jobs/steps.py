@@ -42,7 +42,12 @@ SOURCE_STEPS: tuple[Step, ...] = (
 )
 MODELS = tuple(step.name for step in SOURCE_STEPS)      # the source jobs the ranking step waits for
 STEPS: tuple[Step, ...] = (
-    Step("ingest", (), True, "input",
+    Step("has_input", (), False, "input",
+         "Checks that raw events exist for the run date (`{raw}/events/dt=D`). Without them (a scheduled run of a "
+         "day whose data has not landed yet, the first run after switching the DAG on) every later task is "
+         "skipped and the log says why, instead of failing, retrying and holding up the runs behind it; "
+         "trigger a date that has data. `recs run` stops there with the same message."),
+    Step("ingest", ("has_input",), True, "input",
          "Validate the run date's raw events and the catalog as of that date; quarantine bad rows with a "
          "reason; write `curated/events|catalog/dt=D`. Also ingests earlier raw dates of the lookback window "
          "that have no curated partition yet (a first run, a gap). Fails when the quarantined share passes "

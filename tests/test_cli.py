@@ -122,6 +122,8 @@ def test_run_is_the_whole_nightly_chain_in_one_session_and_reruns_to_the_same_sn
     capsys.readouterr()
     assert recs.main([*args, "step", "validate", "--date", "2026-02-02"]) == 0
     assert json.loads(capsys.readouterr().out)["name"] == live
+    assert recs.main([*args, "run", "--date", "2026-02-09"]) == 1      # a date whose data has not landed
+    assert "no raw events for 2026-02-09" in capsys.readouterr().err
 
 
 def test_verbose_logging_keeps_third_party_debug_output_out(capsys):

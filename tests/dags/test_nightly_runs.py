@@ -151,11 +151,26 @@ def test_a_corrupt_input_partition_fails_the_run_and_keeps_the_previous_snapshot
     run = latest_run(airflow_env)
     assert run["state"] == "failed"
     states = task_states(airflow_env, run["run_id"])
-    assert states["ingest"] == "failed"
-    assert {states[task] for task in EXPECTED_GRAPH if task != "ingest"} == {"upstream_failed"}
+    assert states["has_input"] == "success" and states["ingest"] == "failed"
+    assert {states[task] for task in EXPECTED_GRAPH if task not in ("has_input", "ingest")} == {"upstream_failed"}
     root = Path(settings["paths"]["snapshots"])
     assert store.current(root) == standalone_run["live"]
     assert not list(root.glob("2026-11-15-*"))
+
+
+def test_a_date_without_raw_events_skips_the_run_and_says_why(airflow_env, standalone_run):
+    """A scheduled run of a day whose data has not landed (the first run after switching the DAG on): every
+    task after has_input is skipped, the run ends (success, nothing retried or held up), nothing changes."""
+    assert standalone_run["state"] == "success", "no snapshot from the run before"
+    settings = overlay(airflow_env)
+    done = airflow(airflow_env, "dags", "test", "recs_nightly", "2026-11-25", timeout=600)
+    assert "no raw events for 2026-11-25" in done.stdout + done.stderr, (done.stdout + done.stderr)[-4000:]
+    run = latest_run(airflow_env)
+    assert run["state"] == "success"
+    states = task_states(airflow_env, run["run_id"])
+    assert states["has_input"] == "success"
+    assert {states[task] for task in EXPECTED_GRAPH if task != "has_input"} == {"skipped"}
+    assert store.current(Path(settings["paths"]["snapshots"])) == standalone_run["live"]
 
 
 # The committed samples: configuration environment, raw folder, run date (the sample's last day).

@@ -20,7 +20,7 @@ def test_steps_are_in_dependency_order_and_name_known_steps():
         assert set(step.upstream) <= seen, f"{step.name} runs before its upstream"
         seen.add(step.name)
     assert [s.name for s in steps.STEPS][-4:] == ["snapshot", "validate", "publish", "export"]
-    assert {s.name for s in steps.STEPS if not s.spark} == {"validate", "publish", "export"}
+    assert {s.name for s in steps.STEPS if not s.spark} == {"has_input", "validate", "publish", "export"}
     assert steps.MODEL_JOBS == (*steps.MODELS, "ranking", "quality_gate")
 
 
@@ -32,7 +32,7 @@ def test_every_step_runs_a_function_named_in_the_chain():
 
 
 def test_unknown_steps_and_spark_steps_without_a_session_are_refused(make_config):
-    with pytest.raises(chain.ChainError, match="unknown step 'rank'; the steps are ingest, interactions"):
+    with pytest.raises(chain.ChainError, match="unknown step 'rank'; the steps are has_input, ingest, interactions"):
         chain.run_step("rank", make_config(), DAY)
     with pytest.raises(chain.ChainError, match="step ingest needs a SparkSession"):
         chain.run_step("ingest", make_config(), DAY)
