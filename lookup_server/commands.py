@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -69,10 +70,14 @@ def run_serve(args, config) -> int:
     argv, env = gunicorn_command(config, args.port)
     address = f"http://{env['RECS_SERVE__HOST']}:{env['RECS_SERVE__PORT']}"
     print(f"serving {config.paths.snapshots} at {address}  (Ctrl-C stops)", flush=True)
+    server = subprocess.Popen(argv, env=env)
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: server.terminate())   # a `kill` stops gunicorn too
     try:
-        return subprocess.call(argv, env=env)
-    except KeyboardInterrupt:
-        return 0
+        return server.wait()
+    except KeyboardInterrupt:          # Ctrl-C reached gunicorn as well (same process group): let it finish
+        return server.wait() and 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -287,3 +287,39 @@ def test_recs_serve_writes_no_config_file_and_its_workers_share_one_secret(tmp_p
         assert env["RECS_EFFECTIVE_CONFIG"] != again["RECS_EFFECTIVE_CONFIG"]     # a new random secret per start
     finally:
         tempfile.tempdir = None
+
+
+def test_a_killed_recs_serve_stops_its_gunicorn(published, tmp_path):
+    """SIGTERM to `recs serve` (a `kill`, a process manager) must not leave gunicorn serving on its own."""
+    import subprocess
+    import sys
+
+    from tests.lookup_server.conftest import free_port
+
+    root, _ = published
+    port = free_port()
+    env = {**os.environ, "RECS_PATHS__SNAPSHOTS": str(root), "RECS_SERVE__IMPRESSIONS_DIR": str(tmp_path / "imp"),
+           "RECS_SERVE__SESSION__SQLITE_PATH": str(tmp_path / "s.sqlite3")}
+    proc = subprocess.Popen([sys.executable, "recs.py", "serve", "--port", str(port)], cwd=Path(__file__).parents[2],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if get(base, "/healthz")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.2)
+    master = [pid for pid in workers_of(proc)]
+    assert master, "gunicorn did not start under recs serve"
+    proc.terminate()
+    proc.wait(timeout=30)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            get(base, "/healthz")
+            time.sleep(0.2)
+        except OSError:
+            break
+    else:
+        raise AssertionError("gunicorn kept serving after recs serve was terminated")
