@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import LongType, StructField, StructType
 
 LIST_COLUMNS = ("user_id", "item_id", "score", "rank")
 
@@ -49,13 +50,23 @@ def from_neighbours(history: DataFrame, neighbours: DataFrame, n: int, exclude_s
     return top_n(scored, n).select(*LIST_COLUMNS, *(["anchor"] if anchor else []))
 
 
+def positions(frame: DataFrame, order: list, column: str) -> DataFrame:
+    """`frame` with `column` = its 1-based position in `order` (a total order), computed partition by partition
+    (a range sort, then RDD zipWithIndex) instead of a window without a partition key, which would move every
+    row to one partition."""
+    ordered = frame.orderBy(*order)
+    indexed = ordered.rdd.zipWithIndex().map(lambda pair: (*pair[0], pair[1] + 1))
+    schema = StructType([*ordered.schema.fields, StructField(column, LongType(), False)])
+    return indexed.toDF(schema).withColumn(column, F.col(column).cast("int"))
+
+
 def from_global(users: DataFrame, ranked: DataFrame, seen: DataFrame, n: int, exclude_seen: bool) -> DataFrame:
     """The same global list (item_id, score) for every user; with exclusion, each user's own items removed.
 
     Each user gets the first n + |seen(u)| items, so n remain after removing theirs; the
     global list (one row per item) is broadcast.
     """
-    ordered = ranked.withColumn("_g", F.row_number().over(Window.orderBy(F.col("score").desc(), "item_id")))
+    ordered = positions(ranked, [F.col("score").desc(), F.col("item_id")], "_g")
     if not exclude_seen:
         return users.select("user_id").crossJoin(F.broadcast(ordered.filter(F.col("_g") <= n))) \
             .select("user_id", "item_id", "score", F.col("_g").alias("rank"))

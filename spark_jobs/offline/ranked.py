@@ -18,12 +18,13 @@ import datetime as dt
 import logging
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from conf import Config, config_digest
 from conf.schema import RerankConfig
 from models import ranker
+from models.topn import positions
 from spark_jobs.offline import candidates, features
 from spark_jobs.offline.sources import REASONS
 from spark_jobs.offline.split import EvaluationError, Split, temporal_split
@@ -45,7 +46,7 @@ def is_discovery(rules: RerankConfig) -> bool:
 
 def random_items(users: DataFrame, catalog: DataFrame, k: int, seed: int) -> DataFrame:
     """user_id, item_id: k seeded random catalog items per user (duplicates collapse)."""
-    items = catalog.select("item_id").distinct().withColumn("_i", F.row_number().over(Window.orderBy("item_id")) - 1)
+    items = positions(catalog.select("item_id").distinct(), [F.col("item_id")], "_i").withColumn("_i", F.col("_i") - 1)
     n_items = items.count()
     draws = users.select("user_id", F.explode(F.sequence(F.lit(1), F.lit(k))).alias("_j")).withColumn(
         "_i", F.pmod(F.xxhash64("user_id", "_j", F.lit(seed)), F.lit(n_items)))
