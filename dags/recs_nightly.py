@@ -21,6 +21,7 @@ Wiring only: this file imports the configuration and the step list, never Spark 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import sys
 from pathlib import Path
@@ -44,13 +45,10 @@ CONFIG = load_config()          # $RECS_ENV / $RECS_CONFIG of the Airflow proces
 
 def run_light_step(step: str, date: str, env: str, config: str) -> dict:
     """A light step in the worker (no Spark): validate, publish or export the date's snapshot."""
-    import logging
-
-    from conf import load_config as load
-    from spark_jobs.chain import run_step
+    from spark_jobs.chain import run_step  # at run time only: it imports Spark
 
     logging.getLogger("recs").info("step %s for %s (env %s, config %s)", step, date, env, config or "-")
-    return run_step(step, load(env=env, config_file=config or None), dt.date.fromisoformat(date))
+    return run_step(step, load_config(env=env, config_file=config or None), dt.date.fromisoformat(date))
 
 
 CONFIG_ARG = "{{ params.config or '' }}"      # an empty param renders as no file (not the text "None")
@@ -60,8 +58,6 @@ def has_input(date: str, env: str, config: str) -> bool:
     """False (every later task skipped, the reason logged) when the run date has no raw events."""
     report = run_light_step("has_input", date, env, config)
     if report["found"] is False:
-        import logging
-
         logging.getLogger("recs").warning("%s: skipping the run", report["why"])
     return report["found"] is not False
 

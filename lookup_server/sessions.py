@@ -221,27 +221,25 @@ class Guarded:
             metrics.count_session_error(operation)
             raise SessionStoreDown(f"the {self.backend} session store is unavailable")
         try:
-            return fn(*args)
+            found = fn(*args)
         except STORE_ERRORS as err:
             if self.down_until == 0.0:
                 log.error("the %s session store failed (%s): answering without session context", self.backend, err)
             self.down_until = time.monotonic() + self.retry_seconds
             metrics.count_session_error(operation)
             raise SessionStoreDown(f"the {self.backend} session store is unavailable") from None
+        self.down_until = 0.0          # answered: the outage, if any, is over
+        return found
 
     def add(self, sid: str, events: list[dict]) -> int:
-        kept = self._call("add", self.store.add, sid, events)
-        self.down_until = 0.0
-        return kept
+        return self._call("add", self.store.add, sid, events)
 
     def recent(self, sid: str) -> list[dict] | None:
         """The session's events, or None when the store is down (the answer goes on without them)."""
         try:
-            found = self._call("recent", self.store.recent, sid)
+            return self._call("recent", self.store.recent, sid)
         except SessionStoreDown:
             return None
-        self.down_until = 0.0
-        return found
 
     def state(self) -> str:
         """"ok" or "down" (for /readyz; never fails the page)."""
@@ -249,7 +247,6 @@ class Guarded:
             self._call("ping", self.store.ping)
         except SessionStoreDown:
             return "down"
-        self.down_until = 0.0
         return "ok"
 
 

@@ -25,9 +25,8 @@ from conf.schema import GateConfig
 from models import metrics
 from models.topn import LIST_COLUMNS
 from spark_jobs.offline import evaluation, sources
+from spark_jobs.offline.sources import RANKED
 from spark_jobs.offline.split import Split
-
-RANKED = "ranked"
 
 
 class GateError(RuntimeError):
