@@ -62,6 +62,9 @@ class InteractionsConfig(Section):
         default_factory=lambda: {"view": 1.0, "add_to_cart": 3.0, "remove_from_cart": -1.0, "purchase": 5.0}
     )
     half_life_days: float = Field(30.0, gt=0)
+    decay_from: Literal["run_date", "user_last_event"] = Field(
+        "run_date", description="the age an event's decay counts: from the end of the run date, or from the "
+                                "user's own last event (a rare buyer's history keeps its weight)")
     lookback_days: int = Field(365, ge=1)
     output_files: int = Field(4, ge=1)
 
@@ -82,6 +85,8 @@ class GeneratorConfig(Section):
     items: int = Field(300, ge=10)
     days: int = Field(10, ge=1)
     start_date: dt.date = dt.date(2026, 11, 1)
+    sessions_per_day: float = Field(0.3, gt=0, description="a user's mean sessions per day (lognormal spread): "
+                                                          "0.02 makes a shop whose users come back every ~7 weeks")
     events_format: Literal["jsonl", "csv", "parquet"] = "jsonl"
     compress: bool = True
 
@@ -105,6 +110,33 @@ class FbtConfig(Section):
     min_lift: float = Field(1.0, ge=0)
     max_order_items: int = Field(100, ge=2, description="larger orders are skipped (bulk buys carry no signal)")
     output_files: int = Field(4, ge=1)
+
+
+CartTier = Literal["bought_together", "similar", "category_popular", "content", "popular"]
+
+
+class CartConfig(Section):
+    """Cart completion (models/cart.py): /v1/cart/bought-together and `recs eval`'s cart protocol."""
+
+    order: list[CartTier] = Field(
+        default_factory=lambda: ["bought_together", "similar", "category_popular", "content", "popular"],
+        min_length=1, description="tiers tried in turn until the list is full (chosen by `recs eval`'s cart "
+                                  "protocol on its validation window)")
+    category_list: Literal["recent", "all_time", "trending"] = Field(
+        "recent", description="the per-category popular list behind the category_popular tier")
+    hide_share: float = Field(0.5, gt=0, lt=1, description="`recs eval`: share of each test order's items "
+                                                          "hidden (at least one); the rest is the cart asked with")
+    k: int = Field(10, ge=1, description="`recs eval`: list length scored (HR@k, MRR@k)")
+    validation_days: int = Field(30, ge=1, description="`recs eval`: the window before the cutoff on which the "
+                                                      "tier orders below are compared")
+    candidates: list[list[CartTier]] = Field(
+        default_factory=lambda: [["bought_together", "category_popular", "popular"],
+                                 ["bought_together", "category_popular", "similar", "content", "popular"],
+                                 ["bought_together", "similar", "category_popular", "content", "popular"],
+                                 ["bought_together", "similar", "content", "category_popular", "popular"],
+                                 ["similar", "bought_together", "category_popular", "content", "popular"],
+                                 ["category_popular", "popular"], ["similar", "content", "popular"], ["popular"]],
+        description="`recs eval`: tier orders compared (the first is the reference: FBT -> category -> popular)")
 
 
 class PopularityConfig(Section):
@@ -227,8 +259,11 @@ class RankingConfig(Section):
                                                   "cutoff; features as of the start of that window")
     random_negatives: int = Field(10, ge=0, description="random catalog items added per training user")
     label_windows: int = Field(3, ge=1, description="consecutive label windows stacked into the training set")
-    max_train_users: int = Field(10_000, ge=1, description="users sampled (seeded) for the training set, which "
-                                                           "is collected to the driver")
+    min_train_users: int = Field(1000, ge=0, description="a floor: while the windows hold fewer user queries, "
+                                                         "earlier windows are added (a shop whose users buy rarely)")
+    max_label_windows: int = Field(12, ge=1, description="...up to this many windows in all")
+    max_train_users: int = Field(10_000, ge=1, description="users sampled (seeded) per window for the training "
+                                                           "set, which is collected to the driver")
     rerank_pool: int = Field(300, ge=1, description="best-scored candidates per user handed to the re-ranker")
     list_length: int = Field(100, ge=1, description="entries per final list")
     params: dict[str, float | int | str] = Field(default_factory=lambda: {
@@ -373,6 +408,7 @@ class Config(Section):
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
     similarity: SimilarityConfig = Field(default_factory=SimilarityConfig)
     fbt: FbtConfig = Field(default_factory=FbtConfig)
+    cart: CartConfig = Field(default_factory=CartConfig)
     popularity: PopularityConfig = Field(default_factory=PopularityConfig)
     content: ContentConfig = Field(default_factory=ContentConfig)
     als: AlsConfig = Field(default_factory=AlsConfig)

@@ -27,6 +27,8 @@ def register(sub) -> None:
     gen.add_argument("--items", type=int, help="number of items")
     gen.add_argument("--days", type=int, help="days of history, one dt= partition each")
     gen.add_argument("--start", type=dt.date.fromisoformat, help="first day, YYYY-MM-DD")
+    gen.add_argument("--sessions-per-day", type=float,
+                     help="a user's mean sessions per day (default generator.sessions_per_day; 0.02: sparse)")
     gen.add_argument("--seed", type=int, help="random seed (default: the configuration's seed)")
     gen.add_argument("--format", choices=["jsonl", "csv", "parquet"], help="events file format")
     gen.add_argument("--no-compress", action="store_true", help="do not gzip text files")
@@ -56,7 +58,7 @@ def generate(args, config) -> int:
     stats = generate_shop(args.out, users=args.users or g.users, items=args.items or g.items, days=args.days or g.days,
                 start=args.start or g.start_date, seed=config.seed if args.seed is None else args.seed,
                 events_format=args.format or g.events_format, compress=g.compress and not args.no_compress,
-                bad_share=args.bad_share)
+                bad_share=args.bad_share, sessions_per_day=args.sessions_per_day or g.sessions_per_day)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"out": str(args.out), "events": stats.events, "by_type": stats.by_type,
                       "files": stats.files, "seconds": round(stats.seconds, 1),

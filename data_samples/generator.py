@@ -51,7 +51,7 @@ class GenerationStats:
 
 def generate(out: Path, users: int, items: int, days: int, start: dt.date, seed: int,
              events_format: str = "jsonl", compress: bool = True, bad_share: float = 0.0,
-             funnel: FunnelSettings | None = None) -> GenerationStats:
+             funnel: FunnelSettings | None = None, sessions_per_day: float = 0.3) -> GenerationStats:
     """Write a synthetic shop to `out`: `events/dt=.../` and `catalog/dt=.../` partitions.
 
     Args:
@@ -64,6 +64,7 @@ def generate(out: Path, users: int, items: int, days: int, start: dt.date, seed:
         bad_share: share of event rows to damage on purpose (text formats only), one
             of each kind in turn, to exercise the ingest quarantine.
         funnel: funnel probabilities.
+        sessions_per_day: a user's mean sessions per day (low: long, sparse histories).
 
     Returns:
         GenerationStats with the number of events by type.
@@ -71,7 +72,8 @@ def generate(out: Path, users: int, items: int, days: int, start: dt.date, seed:
     funnel = funnel or FunnelSettings()
     rng = np.random.default_rng(seed)
     catalog = make_catalog(rng, items, days)
-    people = make_users(rng, users, len(catalog.tops), len(catalog.brands[0]), days)
+    people = make_users(rng, users, len(catalog.tops), len(catalog.brands[0]), days,
+                        sessions_per_day=sessions_per_day)
     stats = GenerationStats()
     began = time.perf_counter()
     for day in range(days):

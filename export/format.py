@@ -38,6 +38,7 @@ def snapshot_name(run_date: dt.date, digest: str) -> str:
 
 
 POPULAR_KEY_SEPARATOR = ":"
+CONTENT_REASON = "similar_content"   # a "similar" entry found by content alone (no co-occurrence evidence)
 
 
 def popular_key(list_name: str, scope: str) -> str:

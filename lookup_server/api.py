@@ -9,9 +9,9 @@ from flask import Blueprint, abort, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from export.codec import Entry
-from export.format import popular_key
+from export.format import CONTENT_REASON, popular_key
 from lookup_server import experiments, inputs, overlay
-from models.cart import bought_together
+from models import cart as cart_model
 
 api = Blueprint("api", __name__)
 POPULAR_KEYS = (popular_key("recent", "all"), popular_key("all_time", "all"), popular_key("trending", "all"))
@@ -131,7 +131,7 @@ def similar(item_id):
     snapshot = live()
     entries = snapshot.lists("similar", [item_id], None if max_price or category else 2 * k + 1)[0]
     if entries:
-        cold = all(e.reason == "similar_content" for e in entries)
+        cold = all(e.reason == CONTENT_REASON for e in entries)
         source = "content_cold_start" if cold else "similar"
     else:
         own = snapshot.items([item_id]).get(item_id)
@@ -163,18 +163,43 @@ def cart_bought_together():
     cart = inputs.an_id_list(request.args, "items", s.max_list_items, s.max_id_length, required=True)
     k = inputs.a_k(request.args, 10, s.max_k)
     snapshot = live()
-    partners = {item: [(e.item_id, e.score) for e in entries]
-                for item, entries in zip(cart, snapshot.lists("fbt", cart)) if entries}
-    found = [Entry(item, score, "bought_with:" + ",".join(because[:3]))
-             for item, score, because in bought_together(cart, partners, s.max_k)]
-    source = "bought_together"
-    if not found:
-        similar_lists = snapshot.lists("similar", cart)
-        found = [e for entries in similar_lists if entries for e in entries]
-        source = "similar" if found else None
-        if not found:
-            found, source = fallback(snapshot)
-    return finish(snapshot, found, k, source, exclude=set(cart))
+    config = current_app.config["RECS"]
+    found, source = cart_completion(snapshot, cart, config.cart, config.popularity.category_depth, 2 * k)
+    return finish(snapshot, [Entry(*entry) for entry in found], k, source or "empty", exclude=set(cart))
+
+
+def cart_completion(snapshot, cart: list[str], cart_settings, depth: int, n: int):
+    """models.cart.complete over the snapshot's lists, each tier read only when the list still has room."""
+    def fbt():
+        partners = {item: [(e.item_id, e.score) for e in entries]
+                    for item, entries in zip(cart, snapshot.lists("fbt", cart)) if entries}
+        return [(item, score, "bought_with:" + ",".join(because[:3]))
+                for item, score, because in cart_model.bought_together(cart, partners, n)]
+
+    def by_category():
+        meta = snapshot.items(cart)
+        scopes = [cart_model.category_scope((meta.get(item) or {}).get("category"), depth) for item in cart]
+        keys = list(dict.fromkeys(s for s in scopes if s))
+        lists = snapshot.lists("popular", [popular_key(cart_settings.category_list, key) for key in keys], n)
+        return cart_model.category_popular(scopes, {key: [(e.item_id, e.score) for e in entries or ()]
+                                                    for key, entries in zip(keys, lists)})
+
+    similar_lists = {}
+
+    def neighbours(content: bool):
+        if not similar_lists:
+            similar_lists.update(zip(cart, snapshot.lists("similar", cart)))
+        return cart_model.similar_to(cart, {item: [(e.item_id, e.score) for e in entries or ()
+                                                   if (e.reason == CONTENT_REASON) == content]
+                                            for item, entries in similar_lists.items()})
+
+    def popular():
+        entries, _ = fallback(snapshot, None, n + len(cart))
+        return [(e.item_id, e.score, e.reason) for e in entries]
+
+    tiers = {"bought_together": fbt, "category_popular": by_category, "similar": lambda: neighbours(False),
+             "content": lambda: neighbours(True), "popular": popular}
+    return cart_model.complete(cart, tiers, cart_settings.order, n)
 
 
 @api.get("/v1/users/<user_id>/because-you-viewed")

@@ -51,7 +51,9 @@ def document(version: str = "1") -> dict:
                 _query("category", {"type": "string"}, "category path prefix")]),
             "/v1/items/{item_id}/bought-together": get("Frequently bought together", [_path("item_id", "the product"),
                                                                                        K]),
-            "/v1/cart/bought-together": get("Bought together with the whole cart", [
+            "/v1/cart/bought-together": get(
+                "Completes the cart: bought together with its items, then (cart.order) its categories' "
+                "popular items, their similar items, popular items", [
                 _query("items", IDS, "the cart", required=True), K]),
             "/v1/users/{user_id}/because-you-viewed": get("Neighbours of recently viewed items", [
                 _path("user_id", "the visitor"), K, OVERLAY[2]]),

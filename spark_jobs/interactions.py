@@ -1,8 +1,11 @@
 """Per (user, item) interaction weights as of the end of one run date.
 
 weight = sum over the pair's events of weights[event_type] * 0.5 ** (age_days / half_life_days),
-where age is measured from the end of the run date. Only events before that moment and
-within interactions.lookback_days count: nothing from a later day leaks in.
+where age is measured from the end of the run date (interactions.decay_from: run_date) or from
+the user's own last event (user_last_event: a user who buys every few months keeps the weight of
+their history, and their items still link to each other in the item-item models; the order of
+their own events still decays). Only events before the end of the run date and within
+interactions.lookback_days count: nothing from a later day leaks in.
 
 Reads  {lake}/curated/events/dt=<D - lookback .. D>/
 Writes {lake}/curated/interactions/dt=D/
@@ -49,7 +52,8 @@ def transform(events: DataFrame, run_date: dt.date, settings: InteractionsConfig
     unique = window.withColumn("_copy", F.row_number().over(first_copy)).filter("_copy = 1")
 
     type_weight = F.create_map(*[x for k, v in sorted(settings.weights.items()) for x in (F.lit(k), F.lit(v))])
-    age_days = (F.unix_micros(end) - F.unix_micros("event_time")) / (SECONDS_PER_DAY * 1e6)
+    since = end if settings.decay_from == "run_date" else F.max("event_time").over(Window.partitionBy("user_id"))
+    age_days = (F.unix_micros(since) - F.unix_micros("event_time")) / (SECONDS_PER_DAY * 1e6)
     decay = F.pow(F.lit(0.5), age_days / settings.half_life_days)
     weighted = unique.withColumn("_w", type_weight[F.col("event_type")] * decay)
 

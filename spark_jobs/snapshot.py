@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 
 from conf import Config, config_digest
 from export import builder, manifest
-from export.format import POPULAR_KEY_SEPARATOR, SnapshotError
+from export.format import CONTENT_REASON, POPULAR_KEY_SEPARATOR, SnapshotError
 from spark_jobs import lake
 
 META_FIELDS = ("title", "category", "brand", "price", "in_stock", "promoted", "margin_tier")
@@ -59,7 +59,7 @@ def read(spark: SparkSession, config: Config, run_date: dt.date) -> tuple[dict[s
     lists = {
         "user_recs": users.select(F.col("user_id").alias("key"), "item_id", "score", reason.alias("reason"), "rank"),
         "similar": similar.select(F.col("item_id").alias("key"), F.col("neighbour_id").alias("item_id"), "score",
-                                  F.when(F.col("source") == "content", "similar_content").otherwise("also_viewed")
+                                  F.when(F.col("source") == "content", CONTENT_REASON).otherwise("also_viewed")
                                   .alias("reason"), "rank"),
         "fbt": spark.read.parquet(inputs["fbt"]).select(F.col("item_id").alias("key"), F.col("other_id")
                                                         .alias("item_id"), "score", F.lit("also_bought")

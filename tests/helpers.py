@@ -16,7 +16,8 @@ BASE_TIME = dt.datetime(2026, 11, 1, 12)
 # (NDCG@20 0.18 against 0.12).
 LIGHT_RANKING = {
     "ranking.sources": ["als", "item_knn", "buy_again", "category_popular", "popular_recent"],
-    "ranking.label_windows": 1, "ranking.params.n_estimators": 40, "ranking.candidates_per_source": 40,
+    "ranking.label_windows": 1, "ranking.min_train_users": 0, "ranking.params.n_estimators": 40,
+    "ranking.candidates_per_source": 40,
     "als.iterations": 5, "spark.shuffle_partitions": 2,
 }
 

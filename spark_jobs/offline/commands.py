@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from conf.loader import PROJECT_ROOT
 from spark_jobs import ingest, lake
-from spark_jobs.offline import evaluation, report
+from spark_jobs.offline import cart_eval, evaluation, report
 from spark_jobs.offline.als_search import search
 from spark_jobs.offline.split import EvaluationError, temporal_split
 from spark_jobs.session import get_spark
@@ -28,6 +28,10 @@ def register(sub) -> None:
                     help="raw: validate {raw} on the fly (no ingest needed); lake: curated events")
     ev.add_argument("--sources", help="comma-separated subset of eval.sources")
     ev.add_argument("--search", action="store_true", help="tune ALS on a validation window before the cutoff")
+    cart = ev.add_mutually_exclusive_group()
+    cart.add_argument("--cart-only", action="store_true",
+                      help="only the cart-completion protocol (bought-together and its fallbacks, HR@k and MRR)")
+    cart.add_argument("--no-cart", action="store_true", help="skip the cart-completion protocol")
     ev.add_argument("--out", type=Path, help="report folder (default var/reports/eval/<env>-<cutoff>)")
     ev.set_defaults(handler=run_eval)
 
@@ -40,17 +44,23 @@ def run_eval(args, config) -> int:
     spark = get_spark(config.spark, "recs-eval")
     began = time.perf_counter()
     events, catalog, loaded = load_input(spark, config, end, args.input)
-    split = temporal_split(events, catalog, config, cutoff, end)
-    tuned = None
-    if args.search or config.als.search.enabled:
-        config.als, tuned = search(spark, split, config, print)
-    results = evaluation.evaluate(spark, split, config, sources, print)
-    results["als_search"] = tuned
+    results = {"cutoff": cutoff.isoformat(), "end": end.isoformat()}
+    if not args.cart_only:
+        split = temporal_split(events, catalog, config, cutoff, end)
+        tuned = None
+        if args.search or config.als.search.enabled:
+            config.als, tuned = search(spark, split, config, print)
+        results = evaluation.evaluate(spark, split, config, sources, print)
+        results["als_search"] = tuned
+    if not args.no_cart:
+        results["cart"] = cart_eval.evaluate(spark, events, catalog, config, cutoff, end)
     results.update(env=config.env, input=loaded, als=config.als.model_dump(),
                    ease=config.ease.model_dump(), total_seconds=round(time.perf_counter() - began, 1))
     out = args.out or PROJECT_ROOT / "var" / "reports" / "eval" / f"{config.env}-{cutoff}"
     paths = report.write(results, out)
     print(report.markdown_tables(results))
+    if results.get("cart"):
+        print(report.cart_table(results["cart"]))
     print(f"\nreport: {paths['markdown']}  results: {paths['json']}")
     return 0
 

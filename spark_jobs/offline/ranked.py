@@ -4,7 +4,9 @@ train(): for each of ranking.label_windows consecutive windows of ranking.label_
 cutoff, features as of the window's first day and labels = what users bought in the window
 (temporal_split over it: the features never see the labels); per window, users with a bought
 item are sampled (seeded, at most ranking.max_train_users) and each gets
-ranking.random_negatives random catalog items besides its candidates.
+ranking.random_negatives random catalog items besides its candidates. A floor: while the
+windows hold fewer than ranking.min_train_users user queries (a shop whose users buy every few
+months), earlier windows are added, up to ranking.max_label_windows, or until the history ends.
 final_lists(): the trained ranker over every user's candidates as of the cutoff, in Spark.
 The merged candidates and their features are checkpointed (localCheckpoint): their plans join
 nine sources and a dozen feature tables, and re-planning them whole runs the driver out of
@@ -121,14 +123,22 @@ def train(spark: SparkSession, events: DataFrame, catalog: DataFrame, config: Co
     """
     settings = config.ranking
     cache = {} if cache is None else cache
-    parts, used = [], []
-    for n in range(settings.label_windows):
+    parts, used, queries = [], [], 0
+    for n in range(max(settings.max_label_windows, settings.label_windows)):
+        if n >= settings.label_windows and queries >= settings.min_train_users:
+            break
         end = cutoff - dt.timedelta(days=n * settings.label_days)
         rows = window_rows(spark, events, catalog, config, end, discovery, cache)
+        if rows is None and n >= settings.label_windows:
+            break                                    # the history ends: no earlier window to add
         if rows is not None and not rows.empty:
             parts.append(rows.assign(user_id=f"{n}|" + rows["user_id"]))
             used.append([(end - dt.timedelta(days=settings.label_days)).isoformat(),
                          (end - dt.timedelta(days=1)).isoformat()])
+            queries += rows["user_id"].nunique()
+    if parts and queries < settings.min_train_users:
+        log.warning("ranker: %d user queries in %d label window(s), under ranking.min_train_users %d: the history "
+                    "holds no more", queries, len(parts), settings.min_train_users)
     if not parts:
         raise ranker.RankerError(f"no label window before {cutoff} has purchases to learn from: widen "
                                  "ranking.label_days or check the dates against the data")

@@ -13,7 +13,7 @@ TITLES = {"repeats": "(i) repeats allowed", "discovery": "(ii) discovery: the us
 def markdown_tables(results: dict) -> str:
     """One table per (mode, K): a row per source, a column per metric."""
     lines = []
-    for mode, sources in results["results"].items():
+    for mode, sources in results.get("results", {}).items():
         for k in results["ks"]:
             users = next(iter(sources.values()))[k]["users"] if sources else 0
             lines += [f"\n### {TITLES.get(mode, mode)}, K = {k} ({users:,} users)\n",
@@ -22,6 +22,22 @@ def markdown_tables(results: dict) -> str:
             for name, by_k in sources.items():
                 row = by_k[k]
                 lines.append(f"| {name} | " + " | ".join(_fmt(row.get(m)) for m in METRICS) + " |")
+    return "\n".join(lines)
+
+
+def cart_table(cart: dict) -> str:
+    """The cart protocol's tier orders: HR and MRR at cart.k on validation and test, chosen and served marked."""
+    k = cart["k"]
+    validation, test = cart["validation"], cart["test"]
+    lines = [f"\n### Cart completion, K = {k} (validation {validation['orders']:,} orders "
+             f"{' .. '.join(validation['window'])}; test {test['orders']:,} orders {' .. '.join(test['window'])})\n",
+             f"| tier order | validation HR@{k} | validation MRR@{k} | test HR@{k} | test MRR@{k} |",
+             "|---|---:|---:|---:|---:|"]
+    for v, t in zip(validation["results"], test["results"]):
+        marks = [m for m, order in (("chosen on validation", cart["chosen_on_validation"]),
+                                    ("served: cart.order", cart["served"])) if v["order"] == order]
+        name = " -> ".join(v["order"]) + (f" ({', '.join(marks)})" if marks else "")
+        lines.append(f"| {name} | {v['hr']:.4f} | {v['mrr']:.4f} | {t['hr']:.4f} | {t['mrr']:.4f} |")
     return "\n".join(lines)
 
 
@@ -59,14 +75,16 @@ def write(results: dict, out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "results.json", "markdown": out / "report.md", "plot": out / "ndcg.png"}
     paths["json"].write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    plot(results, paths["plot"])
-    header = [f"# Offline evaluation: {results.get('env', '')}",
-              f"\nTrain before {results['cutoff']}; test {results['cutoff']} .. {results['end']}; "
-              f"{results['train_items']:,} train items. Metrics per user, averaged; see models/metrics.py.",
-              "\n![NDCG](ndcg.png)"]
+    header = [f"# Offline evaluation: {results.get('env', '')}"]
+    if results.get("results"):
+        plot(results, paths["plot"])
+        header += [f"\nTrain before {results['cutoff']}; test {results['cutoff']} .. {results['end']}; "
+                   f"{results['train_items']:,} train items. Metrics per user, averaged; see models/metrics.py.",
+                   "\n![NDCG](ndcg.png)"]
     if results.get("als_search"):
         tuned = results["als_search"]
         header.append(f"\nALS parameters chosen on the validation window {' .. '.join(tuned['validation'])}: "
                       f"{json.dumps(tuned['best'])}")
-    paths["markdown"].write_text("\n".join(header) + "\n" + markdown_tables(results) + "\n")
+    cart = cart_table(results["cart"]) if results.get("cart") else ""
+    paths["markdown"].write_text("\n".join(header) + "\n" + markdown_tables(results) + "\n" + cart + "\n")
     return paths

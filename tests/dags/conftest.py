@@ -28,7 +28,8 @@ RUN_DATE = "2026-11-14"       # the last day of the shop generated below
 SHOP = ["--users", "600", "--items", "150", "--days", "8", "--start", "2026-11-07"]
 LIGHT = {
     "ranking": {"sources": ["buy_again", "popular_recent", "item_knn"], "candidates_per_source": 30,
-                "label_days": 3, "label_windows": 1, "list_length": 30, "params": {"n_estimators": 30}},
+                "label_days": 3, "label_windows": 1, "min_train_users": 0, "list_length": 30,
+                "params": {"n_estimators": 30}},
     "gate": {"holdout_days": 2, "baseline_tolerance": 0.5, "min_users": 10, "min_positives": 10,
              "max_holdout_days": 2},
     "als": {"iterations": 5, "factors": 16},

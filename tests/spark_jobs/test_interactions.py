@@ -92,3 +92,18 @@ def test_main_without_curated_events_for_the_date_says_to_ingest_first(spark, ma
     config = make_config()
     with pytest.raises(interactions.InteractionsError, match="run `recs ingest --date 2026-11-10` first"):
         interactions.main(spark, config, RUN)
+
+
+def test_decay_from_the_users_last_event_keeps_a_rare_buyers_history(spark, make_config):
+    settings = make_config(**{"interactions.decay_from": "user_last_event"}).interactions
+    half = settings.half_life_days
+    last = END - dt.timedelta(days=180)                                   # away for six months
+    rows = [ev("a", "u1", "i1", "purchase", last), ev("b", "u1", "i2", "purchase", last - dt.timedelta(days=half)),
+            ev("c", "u2", "i1", "view", END - dt.timedelta(days=half))]
+    out = weights_of(interactions.transform(frame(spark, rows), RUN, settings))
+    w = settings.weights
+    assert out[("u1", "i1")].weight == pytest.approx(w["purchase"])              # the user's last: undecayed
+    assert out[("u1", "i2")].weight == pytest.approx(w["purchase"] * 0.5)        # half-life before it
+    assert out[("u2", "i1")].weight == pytest.approx(w["view"])
+    by_date = weights_of(interactions.transform(frame(spark, rows), RUN, make_config().interactions))
+    assert by_date[("u1", "i1")].weight == pytest.approx(w["purchase"] * 0.5 ** (180 / half))

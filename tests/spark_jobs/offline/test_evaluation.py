@@ -72,8 +72,8 @@ def test_unknown_source_and_empty_test_window_say_what_is_wrong(spark, split, ma
 
 def test_recs_eval_on_the_synthetic_sample_writes_the_report(tmp_path, capsys):
     out = tmp_path / "report"
-    assert recs.main(["eval", "--cutoff", "2026-11-11", "--end", "2026-11-14", "--sources",
-                      "popular_recent,buy_again,ease", "--out", str(out)]) == 0
+    assert recs.main(["--set", "cart.validation_days=3", "eval", "--cutoff", "2026-11-11", "--end", "2026-11-14",
+                      "--sources", "popular_recent,buy_again,ease", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "(ii) discovery" in printed and "| ease |" in printed and "ndcg@20" in printed
     results = json.loads((out / "results.json").read_text())
@@ -85,6 +85,10 @@ def test_recs_eval_on_the_synthetic_sample_writes_the_report(tmp_path, capsys):
     ease, popular = (results["results"]["discovery"][s]["20"]["ndcg"] for s in ("ease", "popular_recent"))
     assert ease > popular
     assert (out / "ndcg.png").stat().st_size > 1000 and "![NDCG](ndcg.png)" in (out / "report.md").read_text()
+    cart = results["cart"]                                 # the cart protocol: validation before the cutoff
+    assert cart["validation"]["window"] == ["2026-11-08", "2026-11-10"] and cart["test"]["orders"] > 0
+    assert cart["chosen_on_validation"] in [r["order"] for r in cart["validation"]["results"]]
+    assert "Cart completion, K = 10" in printed and "served: cart.order" in (out / "report.md").read_text()
 
 
 def reference_rows() -> dict[str, list[float]]:
@@ -128,7 +132,7 @@ def test_als_search_picks_a_grid_point_on_the_validation_window(tmp_path, capsys
     assert recs.main(["--set", "als.search.factors=[2,16]", "--set", "als.search.regularization=[0.1]",
                       "--set", "als.search.alpha=[1.0]", "--set", "als.search.validation_days=3",
                       "eval", "--cutoff", "2026-11-12", "--end", "2026-11-14", "--sources", "als_implicit",
-                      "--search", "--out", str(out)]) == 0
+                      "--search", "--no-cart", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert printed.count("als search AlsParams(") == 2 and "als search: best" in printed
     results = json.loads((out / "results.json").read_text())

@@ -97,3 +97,24 @@ def test_final_lists_follow_the_rules_and_carry_reasons(spark, sample, discovery
     context = sources.Context(spark, split, config, ranking=False)
     popular = evaluation.source_lists(context, ["popular_recent"], 20, discovery)["popular_recent"]
     assert hits > popular.join(relevant, ["user_id", "item_id"]).count()   # better than the recent best sellers
+
+
+def test_too_few_training_users_add_earlier_label_windows_until_the_history_ends(spark, sample):
+    config, events, catalog = sample
+    cutoff = config.eval.cutoff                                  # the sample: 2026-11-01 .. 11-14, 3-day windows
+    cache: dict = {}                                             # each window's split and sources, fitted once
+
+    def windows(**settings):
+        light = config.model_copy(deep=True)
+        light.ranking.sources, light.ranking.label_days = ["buy_again", "popular_recent"], 3
+        for key, value in settings.items():
+            setattr(light.ranking, key, value)
+        return ranked.train(spark, events, catalog, light, cutoff, True, cache).training
+
+    floor = windows(label_windows=1, min_train_users=0)
+    assert len(floor["windows"]) == 1
+    more = windows(label_windows=1, min_train_users=floor["users"] + 1, max_label_windows=3)
+    assert len(more["windows"]) == 2 and more["users"] > floor["users"]            # stops once above the floor
+    assert more["windows"] == [["2026-11-08", "2026-11-10"], ["2026-11-05", "2026-11-07"]]   # back to back
+    every = windows(label_windows=1, min_train_users=10**6, max_label_windows=12)
+    assert every["windows"][-1] == ["2026-11-02", "2026-11-04"]      # the history ends: no window before 11-01
