@@ -106,6 +106,9 @@ class FbtConfig(Section):
 
     top_k: int = Field(50, ge=1)
     min_support: int = Field(3, ge=1, description="orders holding both items, at least")
+    sparse_min_support: int = Field(2, ge=1, description="...or this, for an item with fewer than min_partners "
+                                                         "pairs at min_support (sparse purchase data)")
+    min_partners: int = Field(10, ge=0, description="0: min_support for every item")
     min_confidence: float = Field(0.01, ge=0, le=1)
     min_lift: float = Field(1.0, ge=0)
     max_order_items: int = Field(100, ge=2, description="larger orders are skipped (bulk buys carry no signal)")
@@ -246,6 +249,18 @@ RANKING_SOURCES = ("als", "ease", "item_knn", "fbt", "buy_again", "content", "ca
                    "category_trending", "popular_recent")
 
 
+class RankerSearchConfig(Section):
+    """`recs eval --search`: the ranker's settings chosen on a validation window carved from train."""
+
+    enabled: bool = False
+    grid: list[dict[str, float | int | str]] = Field(
+        default_factory=lambda: [{}, {"max_depth": 6, "min_child_weight": 1.0}, {"label_windows": 1},
+                                 {"n_estimators": 600, "learning_rate": 0.025}],
+        description="points: overrides of ranking.params, or label_windows; {} is the configured settings")
+    validation_days: int = Field(30, ge=1)
+    metric_k: int = Field(20, ge=1)
+
+
 class RankingConfig(Section):
     """Candidates, features and the learning-to-rank model (models/candidates.py, features.py, ranker.py)."""
 
@@ -264,6 +279,7 @@ class RankingConfig(Section):
     max_label_windows: int = Field(12, ge=1, description="...up to this many windows in all")
     max_train_users: int = Field(10_000, ge=1, description="users sampled (seeded) per window for the training "
                                                            "set, which is collected to the driver")
+    search: RankerSearchConfig = Field(default_factory=RankerSearchConfig)
     rerank_pool: int = Field(300, ge=1, description="best-scored candidates per user handed to the re-ranker")
     list_length: int = Field(100, ge=1, description="entries per final list")
     params: dict[str, float | int | str] = Field(default_factory=lambda: {

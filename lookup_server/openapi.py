@@ -93,7 +93,7 @@ def document(version: str = "1") -> dict:
                            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Item"}},
                            "source": {"type": "string", "enum": [
                                "personalized", "similar", "bought_together", "because_you_viewed", "popular",
-                               "trending", "content_cold_start", "category_popular", "empty"]},
+                               "trending", "content_cold_start", "category_popular", "content", "empty"]},
                            "snapshot": {"type": "string"}, "variant": {"type": "string"},
                            "request_id": {"type": "string"},
                            "session": {"type": "string", "enum": ["ok", "unavailable"],

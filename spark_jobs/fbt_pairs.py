@@ -4,9 +4,11 @@ For items i, j over orders (distinct items per order; orders above fbt.max_order
     support(i, j)       = orders holding both
     confidence(i -> j)  = support(i, j) / orders(i)
     lift(i, j)          = confidence(i -> j) / (orders(j) / orders)
-Pairs below fbt.min_support, min_confidence or min_lift are dropped; per item the top_k
-partners by confidence (then lift) are kept. models/cart.py combines these lists for a
-whole cart.
+Pairs below fbt.min_confidence or min_lift are dropped, and so are pairs below fbt.min_support,
+except for an item with fewer than fbt.min_partners pairs at that support: it keeps its pairs
+down to fbt.sparse_min_support (on sparse purchase data most items would otherwise have no
+partner at all; measured with `recs eval`'s cart protocol, README). Per item the top_k partners
+by confidence (then lift) are kept. models/cart.py combines these lists for a whole cart.
 
 Reads  {lake}/curated/events/dt=<lookback..D>/ (purchases with an order_id)
 Writes {lake}/curated/fbt_pairs/dt=D/  (item_id, other_id, support, confidence, lift, score, rank)
@@ -53,8 +55,11 @@ def pair_statistics(baskets: DataFrame) -> DataFrame:
 def transform(events: DataFrame, settings: FbtConfig) -> DataFrame:
     """Top-K partners per item that pass the thresholds; score = confidence."""
     stats = pair_statistics(orders(events, settings.max_order_items))
-    kept = stats.filter((F.col("support") >= settings.min_support)
-                        & (F.col("confidence") >= settings.min_confidence) & (F.col("lift") >= settings.min_lift))
+    passing = stats.filter((F.col("confidence") >= settings.min_confidence) & (F.col("lift") >= settings.min_lift)
+                           & (F.col("support") >= min(settings.min_support, settings.sparse_min_support)))
+    strong = F.col("support") >= settings.min_support
+    partners = F.sum(strong.cast("int")).over(Window.partitionBy("item_id"))
+    kept = passing.withColumn("_partners", partners).filter(strong | (F.col("_partners") < settings.min_partners))
     order = Window.partitionBy("item_id").orderBy(F.col("confidence").desc(), F.col("lift").desc(), "other_id")
     return (kept.withColumn("rank", F.row_number().over(order)).filter(F.col("rank") <= settings.top_k)
             .select("item_id", "other_id", "support", "confidence", "lift", F.col("confidence").alias("score"),

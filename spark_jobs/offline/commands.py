@@ -10,8 +10,9 @@ from pyspark.sql import functions as F
 
 from conf.loader import PROJECT_ROOT
 from spark_jobs import ingest, lake
-from spark_jobs.offline import cart_eval, evaluation, report
+from spark_jobs.offline import cart_eval, evaluation, ranker_search, report
 from spark_jobs.offline.als_search import search
+from spark_jobs.offline.sources import RANKED
 from spark_jobs.offline.split import EvaluationError, temporal_split
 from spark_jobs.session import get_spark
 
@@ -27,7 +28,8 @@ def register(sub) -> None:
     ev.add_argument("--input", choices=["raw", "lake"], default="raw",
                     help="raw: validate {raw} on the fly (no ingest needed); lake: curated events")
     ev.add_argument("--sources", help="comma-separated subset of eval.sources")
-    ev.add_argument("--search", action="store_true", help="tune ALS on a validation window before the cutoff")
+    ev.add_argument("--search", action="store_true",
+                    help="tune ALS and the ranker on a validation window before the cutoff")
     cart = ev.add_mutually_exclusive_group()
     cart.add_argument("--cart-only", action="store_true",
                       help="only the cart-completion protocol (bought-together and its fallbacks, HR@k and MRR)")
@@ -47,11 +49,16 @@ def run_eval(args, config) -> int:
     results = {"cutoff": cutoff.isoformat(), "end": end.isoformat()}
     if not args.cart_only:
         split = temporal_split(events, catalog, config, cutoff, end)
-        tuned = None
+        tuned = ranker_tuned = None
         if args.search or config.als.search.enabled:
             config.als, tuned = search(spark, split, config, print)
+        if RANKED in sources and (args.search or config.ranking.search.enabled):
+            config.ranking, ranker_tuned = ranker_search.search(spark, split, config, print)
+            spark.catalog.clearCache()          # the search's windows and frames; the split is cached again
+            for frame in (events, split.train_events, split.train, split.users, split.relevant):
+                frame.cache()
         results = evaluation.evaluate(spark, split, config, sources, print)
-        results["als_search"] = tuned
+        results.update(als_search=tuned, ranker_search=ranker_tuned)
     if not args.no_cart:
         results["cart"] = cart_eval.evaluate(spark, events, catalog, config, cutoff, end)
     results.update(env=config.env, input=loaded, als=config.als.model_dump(),

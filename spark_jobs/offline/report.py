@@ -85,6 +85,12 @@ def write(results: dict, out: Path) -> dict[str, Path]:
         tuned = results["als_search"]
         header.append(f"\nALS parameters chosen on the validation window {' .. '.join(tuned['validation'])}: "
                       f"{json.dumps(tuned['best'])}")
+    if results.get("ranker_search"):
+        tuned = results["ranker_search"]
+        header.append(f"\nRanker settings chosen on the validation window {' .. '.join(tuned['validation'])} "
+                      f"({tuned['mode']}): {json.dumps(tuned['best'])} among "
+                      + "; ".join(f"{json.dumps(row['point'])} {row[next(k for k in row if k.startswith('ndcg'))]:.4f}"
+                                  for row in tuned["grid"]))
     cart = cart_table(results["cart"]) if results.get("cart") else ""
     paths["markdown"].write_text("\n".join(header) + "\n" + markdown_tables(results) + "\n" + cart + "\n")
     return paths

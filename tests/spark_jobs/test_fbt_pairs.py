@@ -50,3 +50,14 @@ def test_large_orders_are_skipped_and_a_repeated_line_counts_once(spark, make_co
     got = stats_of(fbt_pairs.transform(baskets(spark, orders), settings))
     assert got[("a", "b")].support == 1 and got[("a", "b")].confidence == 1.0
     assert ("a", "c") not in got
+
+
+def test_an_item_with_too_few_partners_keeps_pairs_down_to_the_sparse_support(spark, make_config):
+    settings = make_config(fbt__min_support=3, fbt__sparse_min_support=2, fbt__min_partners=1,
+                           fbt__min_confidence=0.0, fbt__min_lift=0.0).fbt
+    got = stats_of(fbt_pairs.transform(baskets(spark, ORDERS), settings))
+    assert ("a", "b") in got and ("a", "c") not in got           # a has a partner at support 3: c (2) stays out
+    assert got[("c", "a")].support == 2 and got[("d", "b")].support == 2   # c and d have none: support 2 kept
+    assert ("c", "b") not in got                                  # support 1 is under the sparse floor
+    strict = make_config(fbt__min_support=3, fbt__min_partners=0, fbt__min_confidence=0.0, fbt__min_lift=0.0).fbt
+    assert set(stats_of(fbt_pairs.transform(baskets(spark, ORDERS), strict))) == {("a", "b"), ("b", "a")}

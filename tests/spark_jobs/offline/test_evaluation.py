@@ -141,3 +141,4 @@ def test_als_search_picks_a_grid_point_on_the_validation_window(tmp_path, capsys
     assert [row["factors"] for row in tuned["grid"]] == [2, 16]
     best = max(tuned["grid"], key=lambda r: r["ndcg@20_repeats"] + r["ndcg@20_discovery"])
     assert tuned["best"]["factors"] == best["factors"] == results["als"]["factors"]
+

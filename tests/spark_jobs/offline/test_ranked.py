@@ -118,3 +118,21 @@ def test_too_few_training_users_add_earlier_label_windows_until_the_history_ends
     assert more["windows"] == [["2026-11-08", "2026-11-10"], ["2026-11-05", "2026-11-07"]]   # back to back
     every = windows(label_windows=1, min_train_users=10**6, max_label_windows=12)
     assert every["windows"][-1] == ["2026-11-02", "2026-11-04"]      # the history ends: no window before 11-01
+
+
+def test_ranker_search_picks_its_settings_on_a_validation_window_before_the_cutoff(spark, sample):
+    from spark_jobs.offline import ranker_search
+
+    config, events, catalog = sample
+    config = config.model_copy(deep=True)
+    config.ranking.sources, config.ranking.label_days = ["buy_again", "popular_recent"], 3
+    config.ranking.search.grid, config.ranking.search.validation_days = [{}, {"max_depth": 1, "n_estimators": 2}], 3
+    split = temporal_split(events, catalog, config, dt.date(2026, 11, 12), dt.date(2026, 11, 14))
+    printed = []
+    settings, tuned = ranker_search.search(spark, split, config, printed.append)
+    assert tuned["validation"] == ["2026-11-09", "2026-11-11"] and tuned["mode"] == "discovery"
+    assert [row["point"] for row in tuned["grid"]] == [{}, {"max_depth": 1, "n_estimators": 2}]
+    best = max(tuned["grid"], key=lambda row: row["ndcg@20"])
+    assert tuned["best"] == best["point"] and len(printed) == 3
+    assert settings.params == {**config.ranking.params, **best["point"]}
+    assert ranker_search.settings_of(config, {"label_windows": 2}).label_windows == 2
