@@ -61,7 +61,7 @@ class InteractionsConfig(Section):
     weights: dict[str, float] = Field(
         default_factory=lambda: {"view": 1.0, "add_to_cart": 3.0, "remove_from_cart": -1.0, "purchase": 5.0}
     )
-    half_life_days: float = Field(30.0, gt=0)
+    half_life_days: float = Field(180.0, gt=0)
     decay_from: Literal["run_date", "user_last_event"] = Field(
         "run_date", description="the age an event's decay counts: from the end of the run date, or from the "
                                 "user's own last event (a rare buyer's history keeps its weight)")
