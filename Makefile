@@ -9,7 +9,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export OPENBLAS_NUM_THREADS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv demo test test-airflow-dags lint samples clean airflow eval eval-synthetic bench-models bench-snapshot bench-serve
+.PHONY: venv demo test test-airflow-dags lint samples clean airflow eval eval-synthetic eval-sparse bench-models bench-snapshot bench-serve
 
 venv: $(STAMP)
 
@@ -49,6 +49,12 @@ eval-synthetic: $(STAMP)
 	test -d var/raw/synthetic_1m/events || $(BIN)/recs generate --out var/raw/synthetic_1m --users 15000 \
 		--items 3000 --days 60 --start 2026-09-01 --format parquet
 	$(BIN)/recs --env synthetic_1m eval
+
+## eval-sparse: the same on a seeded year-long shop whose users come back every ~7 weeks (conf/synthetic_sparse.yaml)
+eval-sparse: $(STAMP)
+	test -d var/raw/synthetic_sparse/events || $(BIN)/recs generate --out var/raw/synthetic_sparse --users 8000 \
+		--items 1500 --days 365 --start 2025-12-01 --sessions-per-day 0.02 --format parquet
+	$(BIN)/recs --env synthetic_sparse eval
 
 ## bench-models: implicit vs Spark MLlib ALS, and faiss IVF and HNSW vs exact search (prints ratios)
 bench-models: $(STAMP)
