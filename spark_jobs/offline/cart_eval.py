@@ -19,6 +19,7 @@ Per-order work runs in Spark (applyInPandas by order); only the shop's one popul
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -29,7 +30,6 @@ from models import cart as cart_model
 from spark_jobs import content, fbt_pairs, item_similarity, popularity
 from spark_jobs.offline.split import midnight
 
-ROWS = "order_id string, kind string, key string, item_id string, score double, blocked boolean"
 ANSWERS = "order_id string, candidate int, cart array<string>, hidden array<string>, served array<string>"
 POPULAR_LISTS = ("recent", "all_time", "trending")
 
@@ -118,14 +118,14 @@ def answer(group: pd.DataFrame, popular: list, orders: list[list[str]], config: 
                     group[group["kind"] == kind].sort_values(["score", "item_id"], ascending=[False, True])
                     .groupby("key", sort=False)} for kind in ("fbt", "similar", "content", "category")}
     blocked = set(group.loc[group["blocked"], "item_id"]) | {item for item, _, _, b in popular if b}
-    tiers = {
+    tiers = {name: functools.cache(read) for name, read in {       # each tier read once for every order
         "bought_together": lambda: [(item, score, "bought_with") for item, score, _ in
                                     cart_model.bought_together(cart, lists["fbt"], n)],
         "category_popular": lambda: cart_model.category_popular(scopes, lists["category"]),
         "similar": lambda: cart_model.similar_to(cart, lists["similar"]),
         "content": lambda: cart_model.similar_to(cart, lists["content"]),
         "popular": lambda: [(item, score, reason) for item, score, reason, _ in popular],
-    }
+    }.items()}
     k = config.cart.k
     served = []
     for order in orders:
