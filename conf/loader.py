@@ -80,6 +80,8 @@ def load_config(
         setattr(config.paths, name, resolve_path(getattr(config.paths, name), root))
     config.serve.impressions_dir = resolve_path(config.serve.impressions_dir, root)
     config.serve.session.sqlite_path = resolve_path(config.serve.session.sqlite_path, root)
+    config.experiment_report.logs_dir = resolve_path(config.experiment_report.logs_dir or config.serve.impressions_dir,
+                                                     root)
     if config.s3.local_dir:
         config.s3.local_dir = resolve_path(config.s3.local_dir, root)
     return config
@@ -93,7 +95,7 @@ def resolve_path(path: str, root: Path) -> str:
 
 
 # Sections that say where and how to run, not what to compute: left out of the digest.
-NOT_IN_DIGEST = {"env", "paths", "spark", "serve", "s3", "airflow"}
+NOT_IN_DIGEST = {"env", "paths", "spark", "serve", "s3", "airflow", "experiment_report"}
 
 
 def config_digest(config: Config) -> str:

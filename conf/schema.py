@@ -372,6 +372,23 @@ class ExperimentConfig(Section):
         return self
 
 
+class ExperimentReportConfig(Section):
+    """The nightly A/B report (spark_jobs/experiment_report.py) and the log shipping before it."""
+
+    enabled: bool = Field(True, description="ship the server's logs and report on `serve.experiment` nightly")
+    control: str | None = Field(None, description="the control variant; default: the experiment's first variant")
+    days: int = Field(28, ge=1, description="impressions of the last N days up to the run date are analysed")
+    attribution_hours: float = Field(24, gt=0, description="a purchase of a shown item counts for the impression "
+                                     "when it follows it within this many hours (by request_id, else user + item)")
+    alpha: float = Field(0.05, gt=0, lt=1)
+    power: float = Field(0.8, gt=0, lt=1, description="for the minimum detectable effect and the users needed")
+    srm_alpha: float = Field(0.001, gt=0, lt=1, description="a sample-ratio-mismatch p-value below this marks the "
+                                                            "experiment untrustworthy")
+    planned_lift: float = Field(0.1, gt=0, description="relative conversion lift the users-needed figure is for")
+    logs_dir: str | None = Field(None, description="the lookup server's logs to ship; default serve.impressions_dir "
+                                 "(a folder on this host; other hosts ship their own with `recs experiments ship`)")
+
+
 class AirflowConfig(Section):
     """The nightly DAG (dags/recs_nightly.py) and `make airflow`."""
 
@@ -405,11 +422,12 @@ class ServeConfig(Section):
     overlay_boost: float = Field(0.5, ge=0, description="added to an item's score per recent view it is near")
     session: SessionConfig = Field(default_factory=SessionConfig)
     experiment: ExperimentConfig | None = Field(None, description="the running home-page A/B test, if any")
-    impressions_dir: str = Field("var/impressions", description="JSON-lines impression logs, one file per worker")
-    impressions_max_mb: int = Field(64, ge=1, description="a log rotates at this size")
-    impressions_backups: int = Field(5, ge=0)
-    impressions_keep_days: float = Field(7.0, gt=0, description="closed logs of exited workers older than this "
-                                                                "are removed when a worker starts")
+    impressions_dir: str = Field("var/impressions", description="JSON-lines impression and feedback logs, one file "
+                                 "per worker and kind; closed files go to closed/, shipped ones to shipped/")
+    impressions_max_mb: int = Field(64, ge=1, description="a log is closed at this size (and when the UTC day "
+                                                          "changes)")
+    impressions_keep_days: float = Field(7.0, gt=0, description="shipped logs older than this are removed when "
+                                                                "a worker starts (unshipped ones never are)")
 
 
 class Config(Section):
@@ -437,6 +455,7 @@ class Config(Section):
     snapshot: SnapshotConfig = Field(default_factory=SnapshotConfig)
     s3: S3Config = Field(default_factory=S3Config)
     airflow: AirflowConfig = Field(default_factory=AirflowConfig)
+    experiment_report: ExperimentReportConfig = Field(default_factory=ExperimentReportConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
 
     @model_validator(mode="after")

@@ -3,6 +3,13 @@
 has_input -> ingest -> interactions -> {popularity, item_similarity -> content, fbt_pairs, als} -> ranking
 -> quality_gate -> snapshot -> validate -> publish -> export  (spark_jobs/steps.py holds the steps and their
 docs; content blends item_similarity's neighbours into the product page's lists, so it runs after it).
+Beside it: ship_logs (the lookup server's closed impression and feedback logs into the raw zone) and
+{ingest, ship_logs} -> experiment_report (the A/B report). Nothing waits for those two, so they never
+hold up a publish.
+
+A failed task (after its last retry) is reported by Airflow's own callbacks: one log line that names the
+task, the run and the date (`on_failure_callback`, in the task's log), and one for the failed run (the DAG's
+callback, in the dag-processor's log). Point them at a pager by replacing `report_failure`.
 
 Spark steps run `recs.py step <name> --date D` through SparkSubmitOperator on the connection
 `airflow.spark_conn_id` (local[2] from `make airflow`; yarn, spark:// or k8s:// by editing the
@@ -62,6 +69,18 @@ def has_input(date: str, env: str, config: str) -> bool:
     return report["found"] is not False
 
 
+def report_failure(context) -> None:
+    """Airflow's failure callback (task and DAG level): one log line naming what failed, for which run."""
+    ti, run = context.get("ti") or context.get("task_instance"), context.get("dag_run")
+    task = getattr(ti, "task_id", None) or "(the run)"
+    run_id = getattr(run, "run_id", None) or getattr(ti, "run_id", "?")
+    params = context.get("params") or {}
+    logging.getLogger("recs.alerts").error(
+        "RECS TASK FAILED: dag recs_nightly, task %s, run %s, date %s, try %s: %s", task, run_id,
+        params.get("date") or context.get("ds"), getattr(ti, "try_number", "?"),
+        str(context.get("exception") or context.get("reason") or "see the task log")[:500])
+
+
 def make_task(step, settings):
     args = {"task_id": step.name, "doc_md": f"**{step.name}**: {step.doc}"}
     if step.name == "has_input":
@@ -90,6 +109,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     tags=["recs"],
+    on_failure_callback=report_failure,
     params={
         "date": Param(None, type=["null", "string"], pattern=r"^\d{4}-\d{2}-\d{2}$",
                       description="run date YYYY-MM-DD; empty: the logical date"),
@@ -105,6 +125,7 @@ with DAG(
         "retry_exponential_backoff": True,
         "max_retry_delay": dt.timedelta(minutes=CONFIG.airflow.max_retry_delay_minutes),
         "execution_timeout": dt.timedelta(minutes=CONFIG.airflow.task_timeout_minutes),
+        "on_failure_callback": report_failure,
     },
 ) as dag:
     tasks = {step.name: make_task(step, CONFIG.airflow) for step in STEPS}

@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from export.codec import Entry
 from export.format import CONTENT_REASON, popular_key
-from lookup_server import experiments, inputs, overlay
+from lookup_server import experiments, inputs, metrics, overlay
 from models import cart as cart_model
 
 api = Blueprint("api", __name__)
@@ -41,10 +41,12 @@ def answer(entries, meta, source: str, **extra):
         extra["session"] = g.session_state          # "ok", or "unavailable": served without session context
     if request.method != "HEAD":                    # HEAD shows nothing: no impression
         experiment = settings().experiment
+        name = experiment.name if experiment and variant != experiments.DEFAULT else None
         current_app.extensions["recs.impressions"].write({
             "request_id": g.request_id, "endpoint": request.endpoint, "user_id": getattr(g, "user_id", None),
-            "experiment": experiment.name if experiment else None, "variant": variant, "source": source,
+            "experiment": name, "variant": variant, "source": source,
             "snapshot": g.snapshot.name, "items": [i["item_id"] for i in items]})
+        metrics.count_impression(request.endpoint, name, variant)
     return jsonify({"items": items, "source": source, "snapshot": g.snapshot.name, "variant": variant,
                     "request_id": g.request_id, **extra})
 
@@ -241,6 +243,19 @@ def session_events(session_id):
     stamped = [{**e, "at": round(time.time(), 3)} for e in events]
     kept = current_app.extensions["recs.sessions"].add(sid, stamped)
     return jsonify({"session_id": session_id, "accepted": len(events), "events_kept": kept}), 202
+
+
+@api.post("/v1/feedback")
+def feedback():
+    """A click, add-to-cart or purchase of an item an answer showed (its request_id): logged and counted."""
+    s = settings()
+    outcome = inputs.feedback(read_json(), s.max_id_length)
+    variant = experiments.assign(s.experiment, outcome["user_id"])
+    name = s.experiment.name if s.experiment else None
+    current_app.extensions["recs.feedback"].write({**outcome, "experiment": name, "variant": variant})
+    metrics.count_feedback(name, variant, outcome["type"])
+    return jsonify({"accepted": True, "request_id": outcome["request_id"], "experiment": name,
+                    "variant": variant}), 202
 
 
 def read_json():

@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 from conf import Config, load_config
 from lookup_server import metrics, openapi
 from lookup_server.api import api, new_request_id
-from lookup_server.experiments import ImpressionLog
+from lookup_server.experiments import JsonLinesLog
 from lookup_server.inputs import BadRequest
 from lookup_server.sessions import BadToken, SessionStoreDown, make_sessions, make_tokens
 from lookup_server.snapshot import SnapshotHolder
@@ -51,8 +51,9 @@ def create_app(config: Config) -> Flask:
     app.extensions["recs.holder"] = SnapshotHolder(Path(config.paths.snapshots), s.poll_seconds, s.validate_sample)
     app.extensions["recs.sessions"] = make_sessions(s.session)
     app.extensions["recs.tokens"] = make_tokens(s.session)
-    app.extensions["recs.impressions"] = ImpressionLog(s.impressions_dir, s.impressions_max_mb, s.impressions_backups,
-                                                       keep_days=s.impressions_keep_days)
+    for kind in ("impressions", "feedback"):
+        app.extensions[f"recs.{kind}"] = JsonLinesLog(s.impressions_dir, kind, s.impressions_max_mb,
+                                                      keep_days=s.impressions_keep_days)
     app.register_blueprint(api)
 
     @app.before_request

@@ -8,6 +8,8 @@ ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@\-]*", re.ASCII)      # whole string:
 K = re.compile(r"[0-9]{1,4}", re.ASCII)                        # ASCII digits only ("٣" is not 3)
 NUMBER = re.compile(r"[0-9]{1,12}(\.[0-9]{1,6})?", re.ASCII)
 EVENT_TYPES = ("view", "add_to_cart", "remove_from_cart", "purchase")
+FEEDBACK_TYPES = ("click", "add_to_cart", "purchase")
+FEEDBACK_FIELDS = ("request_id", "user_id", "item_id", "type", "quantity", "value")
 
 
 class BadRequest(ValueError):
@@ -70,4 +72,30 @@ def events(body, max_items: int, max_length: int) -> list[dict]:
         if kind not in EVENT_TYPES:
             raise BadRequest(f"events[{n}].type", f"one of {', '.join(EVENT_TYPES)}")
         out.append({"type": kind, "item_id": an_id(event.get("item_id"), f"events[{n}].item_id", max_length)})
+    return out
+
+
+def feedback(body, max_length: int) -> dict:
+    """One outcome of a shown item: {"request_id", "user_id", "item_id", "type", optional "quantity", "value"}."""
+    if not isinstance(body, dict):
+        raise BadRequest("body", 'a JSON object {"request_id": "...", "user_id": "...", "item_id": "...", '
+                                 '"type": "click"} is required')
+    unknown = sorted(set(body) - set(FEEDBACK_FIELDS))
+    if unknown:
+        raise BadRequest(unknown[0], f"unknown field; allowed: {', '.join(FEEDBACK_FIELDS)}")
+    out = {"request_id": an_id(body.get("request_id"), "request_id", max_length),
+           "user_id": an_id(body.get("user_id"), "user_id", max_length),
+           "item_id": an_id(body.get("item_id"), "item_id", max_length)}
+    if body.get("type") not in FEEDBACK_TYPES:
+        raise BadRequest("type", f"one of {', '.join(FEEDBACK_TYPES)}")
+    out["type"] = body["type"]
+    quantity = body.get("quantity", 1)
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 10_000:
+        raise BadRequest("quantity", "an integer from 1 to 10000")
+    out["quantity"] = quantity
+    value = body.get("value")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                              or not 0 <= value <= 1e9 or value != value):
+        raise BadRequest("value", "a number from 0 to 1e9: the revenue of a purchase (price x quantity)")
+    out["value"] = None if value is None else float(value)
     return out

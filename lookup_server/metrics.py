@@ -12,6 +12,10 @@ recs_snapshot_info{snapshot, run_date}             1 for the snapshot a worker s
 recs_snapshot_fallback                             1 while a worker serves another snapshot than CURRENT names
 recs_snapshot_fallbacks_total                      times a worker fell back to an earlier snapshot
 recs_session_store_errors_total{operation}         session store calls that failed (answers served without it)
+recs_impressions_total{endpoint, experiment, variant}  answers logged as impressions (experiment "none" outside one)
+recs_feedback_total{experiment, variant, type}     outcomes posted to /v1/feedback (click, add_to_cart, purchase)
+recs_snapshot_quality{metric}                      the live snapshot's figures from the nightly gate (coverage,
+                                                   diversity, previous_diversity, ndcg, ...): see monitoring/
 """
 
 from __future__ import annotations
@@ -36,6 +40,19 @@ SNAPSHOT_FALLBACK = Gauge("recs_snapshot_fallback", "1 while a worker serves ano
 SNAPSHOT_FALLBACKS = Counter("recs_snapshot_fallbacks_total", "Times a worker served an earlier snapshot because "
                              "the live one could not be opened")
 SESSION_ERRORS = Counter("recs_session_store_errors_total", "Session store calls that failed", ["operation"])
+IMPRESSIONS = Counter("recs_impressions_total", "Answers logged as impressions", ["endpoint", "experiment", "variant"])
+FEEDBACK = Counter("recs_feedback_total", "Outcomes of shown items posted to /v1/feedback",
+                   ["experiment", "variant", "type"])
+SNAPSHOT_QUALITY = Gauge("recs_snapshot_quality", "Figures of the live snapshot's lists from the nightly gate",
+                         ["metric"], multiprocess_mode="livemax")
+
+
+def count_impression(endpoint: str | None, experiment: str | None, variant: str) -> None:
+    IMPRESSIONS.labels(endpoint or "unknown", experiment or "none", variant).inc()
+
+
+def count_feedback(experiment: str | None, variant: str, kind: str) -> None:
+    FEEDBACK.labels(experiment or "none", variant, kind).inc()
 
 
 def count_snapshot_fallback() -> None:
@@ -78,6 +95,21 @@ def observe_snapshot(snapshot, fallback: bool = False) -> None:
             SNAPSHOT_INFO.labels(*previous).set(0)
         SNAPSHOT_INFO.labels(*labels).set(1)
         _shown["live"] = labels
+        for metric, value in quality_figures(snapshot.manifest).items():
+            SNAPSHOT_QUALITY.labels(metric).set(value)
+
+
+def quality_figures(manifest: dict) -> dict[str, float]:
+    """The gauges of recs_snapshot_quality from a manifest: every list's coverage and diversity at K (and the
+    previous snapshot's, as previous_*), and the gate's figures on its holdout as gate_*."""
+    found = (manifest.get("metrics") or {})
+    lists = found.get("lists") or {}
+    out = {key: lists[key] for key in ("coverage", "diversity") if isinstance(lists.get(key), int | float)}
+    out.update({f"previous_{key}": value for key, value in (lists.get("previous") or {}).items()
+                if isinstance(value, int | float)})
+    out.update({f"gate_{key}": value for key, value in (found.get("gate") or {}).items()
+                if key in ("ndcg", "recall", "coverage", "diversity") and isinstance(value, int | float)})
+    return {key: float(value) for key, value in out.items()}
 
 
 def exposition() -> tuple[bytes, str]:

@@ -75,6 +75,21 @@ def document(version: str = "1") -> dict:
                                 "item_id": ID}}}}}}}},
                 "responses": {"202": {"description": "accepted"}, "400": ERROR, "403": FORBIDDEN,
                               "503": {"description": "the session store is unavailable"}}}},
+            "/v1/feedback": {"post": {
+                "summary": "An outcome of a shown item: a click, add-to-cart or purchase, with the request_id of the "
+                           "answer that showed it. Logged per worker (feedback-<pid>.jsonl, shipped nightly to "
+                           "{raw}/feedback/dt=) and counted in recs_feedback_total{experiment,variant,type}; the "
+                           "nightly experiment_report attributes it to the answer's variant",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "additionalProperties": False,
+                    "required": ["request_id", "user_id", "item_id", "type"], "properties": {
+                        "request_id": ID, "user_id": ID, "item_id": ID,
+                        "type": {"type": "string", "enum": ["click", "add_to_cart", "purchase"]},
+                        "quantity": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1},
+                        "value": {"type": "number", "minimum": 0, "maximum": 1e9,
+                                  "description": "a purchase's revenue (price x quantity)"}}}}}},
+                "responses": {"202": {"description": '{"accepted": true, "request_id": ..., "experiment": ..., '
+                                                     '"variant": ...}'}, "400": ERROR}}},
             "/v1/snapshot": {"get": {"summary": "The live snapshot", "responses": {"200": {"description": "manifest "
                                                                                             "summary"}}}},
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},

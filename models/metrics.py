@@ -104,6 +104,20 @@ def summarize(users: DataFrame, recs: DataFrame, k: int, n_train_items: int) -> 
     return {key: (round(value, 6) if isinstance(value, float) else value) for key, value in means.items()}
 
 
+def list_quality(recs: DataFrame, catalog: DataFrame, k: int) -> dict:
+    """What every served user list looks like at K, without a holdout: catalog coverage (distinct listed items /
+    in-stock catalog items) and mean intra-list diversity. recs: user_id, item_id, rank; catalog: item_id,
+    category, in_stock. Two Spark jobs; nothing per user reaches the driver."""
+    in_order = Window.partitionBy("user_id").orderBy("rank", "item_id")
+    top = recs.withColumn("_pos", F.row_number().over(in_order)).filter(F.col("_pos") <= k).cache()
+    listed = top.select("item_id").distinct().join(catalog.filter("in_stock").select("item_id"), "item_id").count()
+    in_stock = catalog.filter("in_stock").count()
+    row = _diversity(top, catalog).agg(F.count(F.lit(1)).alias("users"), F.avg("diversity").alias("diversity")).first()
+    top.unpersist()
+    return {"k": k, "users": int(row["users"]), "coverage": round(listed / in_stock, 6) if in_stock else 0.0,
+            "diversity": round(float(row["diversity"] or 0.0), 6)}
+
+
 def item_novelty(train: DataFrame) -> DataFrame:
     """item_id, novelty = -log2(users who had the item / users in train), from (user_id, item_id) rows."""
     pairs = train.select("user_id", "item_id").distinct()

@@ -15,10 +15,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from export import s3, store
+from export import log_shipping, s3, store
 from spark_jobs import (
     als,
     content,
+    experiment_report,
     fbt_pairs,
     ingest,
     interactions,
@@ -105,6 +106,12 @@ def run_export(spark, config, run_date: dt.date) -> dict:
     return {"job": "export", **s3.export(Path(config.paths.snapshots) / built_name(config, run_date), config.s3)}
 
 
+def run_ship_logs(spark, config, run_date: dt.date) -> dict:
+    if not config.experiment_report.enabled:
+        return {"job": "ship_logs", "skipped": "experiment_report.enabled is false"}
+    return {"job": "ship_logs", **log_shipping.ship(config.experiment_report.logs_dir, config.paths.raw, config.s3)}
+
+
 Runner = Callable[..., dict]     # (spark or None, config, run_date) -> the step's report
 RUNNERS: dict[str, Runner] = {
     "has_input": run_has_input,
@@ -121,6 +128,8 @@ RUNNERS: dict[str, Runner] = {
     "validate": run_validate,
     "publish": run_publish,
     "export": run_export,
+    "ship_logs": run_ship_logs,
+    "experiment_report": experiment_report.main,
 }
 if set(RUNNERS) != set(BY_NAME):
     raise ChainError(f"spark_jobs/chain.py RUNNERS {sorted(RUNNERS)} do not match the steps {sorted(BY_NAME)}")

@@ -13,7 +13,7 @@ REASON = "reason"
 
 # Canonical events: required columns first; the rest may be absent from the input.
 EVENT_REQUIRED = ("event_time", "user_id", "event_type", "item_id")
-EVENT_OPTIONAL = ("event_id", "session_id", "order_id", "quantity", "price", "device", "country")
+EVENT_OPTIONAL = ("event_id", "session_id", "order_id", "quantity", "price", "device", "country", "request_id")
 EVENT_INPUT = EVENT_REQUIRED + EVENT_OPTIONAL
 
 CATALOG_REQUIRED = ("item_id",)
@@ -33,6 +33,7 @@ EVENTS_SCHEMA = T.StructType([
     T.StructField("price", T.DoubleType(), True),
     T.StructField("device", T.StringType(), True),
     T.StructField("country", T.StringType(), True),
+    T.StructField("request_id", T.StringType(), True),   # the lookup answer that showed the item, when known
 ])
 
 CATALOG_SCHEMA = T.StructType([

@@ -74,10 +74,15 @@ def list_files(spark, folder: str) -> list[str]:
 
 def write_json(spark, path: str, payload: dict) -> None:
     """Write `payload` as indented JSON to `path`, replacing it."""
+    write_bytes(spark, path, json.dumps(payload, indent=2, sort_keys=True).encode())
+
+
+def write_bytes(spark, path: str, data: bytes) -> None:
+    """Write `data` to `path` (a small file: a report, a plot), replacing it."""
     fs, hpath = _fs(spark, path)
     stream = fs.create(hpath, True)
     try:
-        stream.write(bytearray(json.dumps(payload, indent=2, sort_keys=True).encode()))
+        stream.write(bytearray(data))
     finally:
         stream.close()
 

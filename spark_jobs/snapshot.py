@@ -24,7 +24,8 @@ from pyspark.sql import functions as F
 
 from conf import Config, config_digest
 from export import builder, manifest
-from export.format import CONTENT_REASON, POPULAR_KEY_SEPARATOR, SnapshotError
+from export.format import CONTENT_REASON, POPULAR_KEY_SEPARATOR, SnapshotError, current
+from models import metrics
 from spark_jobs import lake
 
 META_FIELDS = ("title", "category", "brand", "price", "in_stock", "promoted", "margin_tier")
@@ -84,6 +85,22 @@ def build(spark: SparkSession, config: Config, run_date: dt.date, metrics: dict 
                          config.snapshot, metrics)
 
 
+def served_list_quality(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
+    """Catalog coverage and diversity of every user list at gate.k (models.metrics.list_quality), and the live
+    snapshot's figures as `previous`: the server exposes both as gauges, for monitoring/'s alert rules."""
+    lists, _, inputs = read(spark, config, run_date)
+    recs = lists["user_recs"].select(F.col("key").alias("user_id"), "item_id", "rank")
+    figures = metrics.list_quality(recs, spark.read.parquet(inputs["item_meta"]), config.gate.k)
+    root = Path(config.paths.snapshots)
+    try:
+        live = current(root)
+        previous = (manifest.read(root / live).get("metrics") or {}).get("lists") or {} if live else {}
+    except (OSError, ValueError, SnapshotError):
+        previous = {}
+    figures["previous"] = {key: previous[key] for key in ("coverage", "diversity") if key in previous}
+    return figures
+
+
 def built_marker(config: Config, run_date: dt.date) -> Path:
     """Where the snapshot step records the name it built for run_date (read by the light steps)."""
     return Path(config.paths.snapshots) / ".built" / run_date.isoformat()
@@ -101,10 +118,10 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
     """The nightly snapshot step: build with the gate's figures in the manifest, record the name built."""
     ranking = lake.read_json(spark, lake.report(config.paths.lake, "ranking", run_date)) or {}
     gate = ranking.get("gate") or {}
-    metrics = None
+    metrics = {"lists": served_list_quality(spark, config, run_date)}
     if gate.get("measured"):
-        metrics = {"gate": gate.get("measured"), "holdout": gate.get("holdout"), "sources": gate.get("sources"),
-                   "user_recs": ranking.get("published") or "als", "why": gate.get("why")}
+        metrics.update({"gate": gate.get("measured"), "holdout": gate.get("holdout"), "sources": gate.get("sources"),
+                        "user_recs": ranking.get("published") or "als", "why": gate.get("why")})
     folder = build(spark, config, run_date, metrics)
     record_built(config, run_date, folder.name)
     return {"job": "snapshot", "run_date": run_date.isoformat(), "name": folder.name,

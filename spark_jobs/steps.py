@@ -4,8 +4,8 @@ Every list of steps derives from STEPS: the Airflow DAG's tasks (dags/recs_night
 `recs step NAME`, `recs models --only` (MODEL_JOBS), and the functions that run them
 (spark_jobs/chain.py, RUNNERS, which must cover exactly these names).
 
-Spark steps get a SparkSession; light steps (validate, publish, export) work on the local snapshot
-folder only. Every step is idempotent for its run date: it overwrites that date's outputs.
+Spark steps get a SparkSession; light steps (validate, publish, export, ship_logs) work on local folders
+(and S3) only. Every step is idempotent for its run date: it overwrites that date's outputs.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ class Step:
     name: str
     upstream: tuple[str, ...]
     spark: bool
-    stage: str      # input | models (`recs models`) | publish
+    stage: str      # input | models (`recs models`) | publish | report
     doc: str
 
 
@@ -73,6 +73,15 @@ STEPS: tuple[Step, ...] = (
     Step("export", ("publish",), False, "publish",
          "Copy the snapshot to S3 (`s3.bucket`) or, without a bucket, to the local `s3.local_dir`; "
          "MANIFEST.json last."),
+    Step("ship_logs", (), False, "report",
+         "Copy the lookup server's closed impression and feedback logs (`serve.impressions_dir`/closed) to "
+         "`{raw}/impressions|feedback/dt=` (a folder or S3) and move them to shipped/: a rerun never duplicates "
+         "a line. Needs nothing upstream and blocks nothing."),
+    Step("experiment_report", ("ingest", "ship_logs"), True, "report",
+         "The running A/B test (`serve.experiment`) per variant: exposed users, CTR, conversion, revenue per "
+         "user, differences with 95% intervals and p-values, sample-ratio check, MDE; `report.json`, `report.md` "
+         "and `lift.png` under `{lake}/reports/experiment_report/dt=`. Nothing waits for it: a failure never "
+         "holds up a publish."),
 )
 BY_NAME = {step.name: step for step in STEPS}
 MODEL_JOBS = tuple(step.name for step in STEPS if step.stage == "models")   # `recs models`, in order

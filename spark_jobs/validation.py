@@ -126,6 +126,7 @@ def validate_events(raw: DataFrame, run_date: dt.date) -> DataFrame:
         F.col("_price").alias("price"),
         trimmed("device").alias("device"),
         trimmed("country").alias("country"),
+        trimmed("request_id").alias("request_id"),
         first_reason(rules).alias(REASON),
         F.col(RAW_RECORD).alias("record"),
         SOURCE_FILE,

@@ -87,7 +87,11 @@ if dag:
     out["graph"] = {{t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}}
     out["tasks"] = {{t.task_id: {{"type": type(t).__name__, "conn_id": getattr(t, "_conn_id", None),
                                   "retries": t.retries, "backoff": bool(t.retry_exponential_backoff),
-                                  "doc": t.doc_md or ""}} for t in dag.tasks}}
+                                  "doc": t.doc_md or "",
+                                  "on_failure": [f.__name__ for f in (t.on_failure_callback or [])]}}
+                  for t in dag.tasks}}
+    callbacks = dag.on_failure_callback or []
+    out["dag_on_failure"] = [f.__name__ for f in (callbacks if isinstance(callbacks, list) else [callbacks])]
     out["catchup"], out["schedule"] = dag.catchup, str(dag.schedule)
     out["params"] = sorted(dag.params.keys())
     out["param_schemas"] = {{k: dag.params.get_param(k).schema for k in dag.params.keys()}}

@@ -152,7 +152,10 @@ def test_a_corrupt_input_partition_fails_the_run_and_keeps_the_previous_snapshot
     assert run["state"] == "failed"
     states = task_states(airflow_env, run["run_id"])
     assert states["has_input"] == "success" and states["ingest"] == "failed"
-    assert {states[task] for task in EXPECTED_GRAPH if task not in ("has_input", "ingest")} == {"upstream_failed"}
+    assert states["ship_logs"] == "success"                            # needs nothing upstream
+    assert {states[task] for task in EXPECTED_GRAPH
+            if task not in ("has_input", "ingest", "ship_logs")} == {"upstream_failed"}
+    assert "RECS TASK FAILED: dag recs_nightly, task ingest, run " in log      # Airflow's failure callback
     root = Path(settings["paths"]["snapshots"])
     assert store.current(root) == standalone_run["live"]
     assert not list(root.glob("2026-11-15-*"))
@@ -168,8 +171,8 @@ def test_a_date_without_raw_events_skips_the_run_and_says_why(airflow_env, stand
     run = latest_run(airflow_env)
     assert run["state"] == "success"
     states = task_states(airflow_env, run["run_id"])
-    assert states["has_input"] == "success"
-    assert {states[task] for task in EXPECTED_GRAPH if task != "has_input"} == {"skipped"}
+    assert states["has_input"] == "success" and states["ship_logs"] == "success"
+    assert {states[task] for task in EXPECTED_GRAPH if task not in ("has_input", "ship_logs")} == {"skipped"}
     assert store.current(Path(settings["paths"]["snapshots"])) == standalone_run["live"]
 
 

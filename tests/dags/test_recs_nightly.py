@@ -15,7 +15,7 @@ pytestmark = pytest.mark.airflow
 
 EXPECTED_GRAPH = {
     "has_input": ["ingest"],
-    "ingest": ["interactions"],
+    "ingest": ["experiment_report", "interactions"],
     "interactions": ["als", "fbt_pairs", "item_similarity", "popularity"],
     "popularity": ["ranking"], "item_similarity": ["content", "ranking"], "fbt_pairs": ["ranking"],
     "content": ["ranking"], "als": ["ranking"],
@@ -25,8 +25,10 @@ EXPECTED_GRAPH = {
     "validate": ["publish"],
     "publish": ["export"],
     "export": [],
+    "ship_logs": ["experiment_report"],
+    "experiment_report": [],
 }
-LIGHT_TASKS = {"validate", "publish", "export"}
+LIGHT_TASKS = {"validate", "publish", "export", "ship_logs"}
 CHECK_TASKS = {"has_input"}
 
 
@@ -56,7 +58,9 @@ def test_spark_steps_are_spark_submits_on_the_configured_connection_with_backoff
             assert task["type"] == "SparkSubmitOperator" and task["conn_id"] == config.airflow.spark_conn_id
         assert task["backoff"] and task["retries"] == config.airflow.retries
         assert task["doc"].startswith(f"**{task_id}**: ") and len(task["doc"]) > 40
+        assert task["on_failure"] == ["report_failure"]           # Airflow's own callback reports a failed task
     assert structure["catchup"] is False and structure["params"] == ["config", "date", "env"]
+    assert structure["dag_on_failure"] == ["report_failure"]
     assert structure["start"].startswith(config.airflow.start_date.isoformat()) and "+00:00" in structure["start"]
     assert config.airflow.schedule in structure["schedule"]
 

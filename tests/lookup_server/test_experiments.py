@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 
@@ -53,7 +54,7 @@ def test_a_served_experiment_labels_answers_and_logs_impressions(server, tmp_pat
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-    lines = [json.loads(line) for path in (tmp_path / "impressions").glob("impressions-*.jsonl")
+    lines = [json.loads(line) for path in (tmp_path / "impressions").rglob("impressions-*.jsonl")
              for line in path.read_text().splitlines()]
     logged = {line["request_id"]: line for line in lines}
     assert set(answers) <= set(logged)
@@ -63,33 +64,76 @@ def test_a_served_experiment_labels_answers_and_logs_impressions(server, tmp_pat
         assert line["items"] == [i["item_id"] for i in body["items"]] and line["user_id"] and line["time"] > 0
 
 
-def test_impression_logs_of_exited_workers_are_cleaned_and_an_empty_own_log_removed(tmp_path):
+def test_feedback_is_validated_logged_beside_the_impressions_counted_and_closed_on_exit(server, tmp_path):
+    config = load_config(env="local", environ={}, overrides={
+        "paths.snapshots": str(server["root"]), "serve.workers": 2, "serve.experiment": EXPERIMENT,
+        "serve.impressions_dir": str(tmp_path / "logs")})
+    proc, base = start_server(config)
+    try:
+        status, shown = get(base, "/v1/users/u3/recommendations?k=3")
+        assert status == 200
+        item = shown["items"][0]["item_id"]
+        ok = {"request_id": shown["request_id"], "user_id": "u3", "item_id": item, "type": "click"}
+        status, body = get(base, "/v1/feedback", "POST", ok)
+        assert status == 202 and body["variant"] == shown["variant"] and body["experiment"] == "home-trending"
+        status, _ = get(base, "/v1/feedback", "POST", {**ok, "type": "purchase", "quantity": 2, "value": 19.5})
+        assert status == 202
+        bad = [({**ok, "type": "like"}, "type"), ({**ok, "request_id": ""}, "request_id"),
+               ({**ok, "user_id": "u 3"}, "user_id"), ({k: v for k, v in ok.items() if k != "item_id"}, "item_id"),
+               ({**ok, "quantity": 0}, "quantity"), ({**ok, "value": -1}, "value"), ({**ok, "value": True}, "value"),
+               ({**ok, "colour": "red"}, "colour"), (["not", "an", "object"], "body")]
+        for payload, field in bad:
+            status, body = get(base, "/v1/feedback", "POST", payload)
+            assert status == 400 and body["field"] == field, (payload, body)
+        metrics = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
+        variant = shown["variant"]
+        assert f'recs_feedback_total{{experiment="home-trending",type="click",variant="{variant}"}} 1.0' in metrics
+        assert f'recs_feedback_total{{experiment="home-trending",type="purchase",variant="{variant}"}} 1.0' in metrics
+        assert "recs_impressions_total{" in metrics
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    closed = tmp_path / "logs" / "closed"
+    assert not list((tmp_path / "logs").glob("*.jsonl"))            # workers that exit close their logs
+    feedback = [json.loads(line) for path in closed.glob("feedback-*.jsonl") for line in path.read_text().splitlines()]
+    assert [(f["type"], f["quantity"], f["value"]) for f in feedback] == [("click", 1, None), ("purchase", 2, 19.5)]
+    assert {f["request_id"] for f in feedback} == {shown["request_id"]} and feedback[0]["variant"] == shown["variant"]
+    shown_lines = [json.loads(line) for path in closed.glob("impressions-*.jsonl")
+                   for line in path.read_text().splitlines()]
+    assert [line["request_id"] for line in shown_lines] == [shown["request_id"]]
+
+
+def test_a_log_is_closed_at_its_size_limit_on_a_new_day_at_exit_and_after_its_worker_died(tmp_path):
     import os
-    import subprocess
-    import sys
     import time
 
-    from lookup_server.experiments import ImpressionLog
+    from lookup_server.experiments import JsonLinesLog
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
                           check=True).stdout.strip()                     # a pid that has exited
-    folder = tmp_path / "impressions"
+    folder = tmp_path / "logs"
     folder.mkdir()
     (folder / f"impressions-{dead}.jsonl").write_text("")                 # empty: removed
-    old = folder / f"impressions-{int(dead) + 100000}.jsonl.1"
-    old.write_text('{"x": 1}\n')                                           # a rotated part, 8 days old: removed
+    (folder / f"impressions-{int(dead) + 200000}.jsonl").write_text('{"x": 2}\n')   # a killed worker's: closed
+    (folder / "shipped").mkdir()
+    old = folder / "shipped" / "impressions-h-1-1.jsonl"
+    old.write_text('{"x": 1}\n')                                          # shipped 8 days ago: removed
     os.utime(old, (time.time() - 8 * 86400,) * 2)
-    young = folder / f"impressions-{int(dead) + 200000}.jsonl"
-    young.write_text('{"x": 2}\n')                                         # an exited worker's data: kept
-    mine = ImpressionLog(str(folder), max_mb=1, backups=1, keep_days=7)
-    mine.write({"request_id": "r1"})
-    assert sorted(p.name for p in folder.iterdir()) == sorted([young.name, f"impressions-{os.getpid()}.jsonl"])
-    mine.close()
-    assert (folder / f"impressions-{os.getpid()}.jsonl").read_text().count("r1") == 1   # written, kept
-    empty = ImpressionLog(str(tmp_path / "other"), max_mb=1, backups=1)
-    empty.write({"request_id": "r2"})
-    (tmp_path / "other" / f"impressions-{os.getpid()}.jsonl").write_text("")
-    empty.handle.truncate(0)
-    empty.handle.seek(0)
-    empty.close()
-    assert list((tmp_path / "other").iterdir()) == []                                  # an empty log goes
+    young = folder / "shipped" / "impressions-h-2-2.jsonl"
+    young.write_text('{"x": 3}\n')
+    log = JsonLinesLog(str(folder), "impressions", max_mb=1, keep_days=7)
+    log.write({"request_id": "r1"})
+    assert [p.read_text() for p in (folder / "closed").iterdir()] == ['{"x": 2}\n']
+    assert sorted(p.name for p in (folder / "shipped").iterdir()) == [young.name]
+    log.day = -1                                                           # the UTC day changed
+    log.write({"request_id": "r2"})
+    log.max_bytes = 1                                                      # the size limit
+    log.write({"request_id": "r3"})
+    log.write({"request_id": "r4"})
+    log.close()
+    closed = sorted((folder / "closed").iterdir(), key=lambda p: p.name.rsplit("-", 1)[1])
+    texts = [p.read_text() for p in closed]
+    # the killed worker's | r1 (a new day) | r2 r3 (r3 reached the limit) | r4 (at the limit); the empty last one goes
+    assert [t.count('"request_id"') for t in texts] == [0, 1, 2, 1]
+    assert all(p.name.startswith("impressions-") and p.suffix == ".jsonl" for p in closed)
+    assert not list(folder.glob("*.jsonl"))

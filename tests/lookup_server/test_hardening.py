@@ -266,7 +266,7 @@ def test_small_holes(published, tmp_path):
 
 
 def impressions(tmp_path: Path) -> int:
-    return sum(len(p.read_text().splitlines()) for p in (tmp_path / "impressions").glob("impressions-*.jsonl*"))
+    return sum(len(p.read_text().splitlines()) for p in (tmp_path / "impressions").rglob("impressions-*.jsonl"))
 
 
 def test_recs_serve_writes_no_config_file_and_its_workers_share_one_secret(tmp_path, monkeypatch):
