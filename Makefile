@@ -9,7 +9,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export OPENBLAS_NUM_THREADS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv demo test test-airflow-dags lint samples clean airflow eval eval-synthetic eval-sparse bench-models bench-snapshot bench-serve
+.PHONY: prometheus-tools monitoring ab-demo venv demo test test-airflow-dags lint samples clean airflow eval eval-synthetic eval-sparse bench-models bench-snapshot bench-serve
 
 venv: $(STAMP)
 
@@ -23,9 +23,29 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(BIN)/recs demo
 
-## test: the whole test suite (real Spark in local mode)
-test: $(STAMP)
+## test: the whole test suite (real Spark in local mode, real Prometheus and promtool for monitoring/)
+test: $(STAMP) prometheus-tools
 	$(BIN)/python -m pytest
+
+## prometheus-tools: Prometheus and promtool from Debian's package (installed when missing and run as root)
+prometheus-tools:
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's prometheus package (prometheus, promtool)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null; }; \
+	else \
+		echo "prometheus and promtool are missing: run  sudo apt-get install prometheus  (Debian/Ubuntu), or put"; \
+		echo "both binaries (https://prometheus.io/download/) on PATH, then run make again"; exit 1; \
+	fi
+
+## monitoring: Prometheus with monitoring/prometheus.yml and rules.yml beside `recs serve` / `make demo` (port 8000):
+## UI on http://127.0.0.1:$(PROMETHEUS_PORT) (Alerts tab), data in var/prometheus; Ctrl-C stops it
+PROMETHEUS_PORT ?= 9090
+monitoring: prometheus-tools
+	mkdir -p var/prometheus
+	prometheus --config.file=monitoring/prometheus.yml --storage.tsdb.path=var/prometheus \
+		--web.listen-address=127.0.0.1:$(PROMETHEUS_PORT)
 
 ## airflow: Airflow standalone for the UI on http://127.0.0.1:$(AIRFLOW_PORT) (make airflow AIRFLOW_PORT=8081; SQLite
 ## in var/airflow, DAG recs_nightly, Spark connection local[2] unless AIRFLOW_CONN_SPARK_DEFAULT or RECS_SPARK_MASTER

@@ -70,6 +70,8 @@ def create_app(config: Config) -> Flask:
 
     @app.get("/metrics")
     def metrics_text():
+        holder = current_app.extensions["recs.holder"]
+        metrics.observe_snapshot(holder.refresh(), holder.fallback)     # a scrape sees the snapshot without traffic
         body, content_type = metrics.exposition()
         return body, 200, {"Content-Type": content_type}
 
