@@ -89,8 +89,9 @@ def run_demo(args, config) -> int:
         ingested = [dt.date.fromisoformat(d) for d in ingest["also_ingested"]] + [last]
         ingest_reports = [lake.read_json(spark, lake.report(env_config.paths.lake, "ingest", d)) for d in ingested]
         print(job_commands.format_ingest_totals(env, ingest_reports))
-        print(f"  snapshot {reports[-2]['live']} live under {env_config.paths.snapshots}; exported: "
-              f"{reports[-1].get('url') or reports[-1].get('skipped')}")
+        by_job = {r.get("job"): r for r in reports}
+        print(f"  snapshot {by_job['publish']['live']} live under {env_config.paths.snapshots}; exported: "
+              f"{by_job['export'].get('url') or by_job['export'].get('skipped')}")
         print(f"  lake: {env_config.paths.lake}  ({time.perf_counter() - began:.0f} s)\n")
     spark.stop()
     if args.no_serve:

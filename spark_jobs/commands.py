@@ -11,7 +11,7 @@ from export import manifest, store
 from models.als import AlsError
 from models.content import ContentError
 from models.ranker import RankerError
-from spark_jobs import chain, ingest, interactions, lake, snapshot
+from spark_jobs import chain, experiment_report, ingest, interactions, lake, snapshot
 from spark_jobs.ingest import IngestError
 from spark_jobs.interactions import InteractionsError
 from spark_jobs.offline.gate import GateError
@@ -63,6 +63,19 @@ def register(sub) -> None:
     add_dates(jobs, allow_all=False)
     jobs.add_argument("--only", help=f"comma-separated subset of {','.join(MODEL_JOBS)}")
     jobs.set_defaults(handler=run_models)
+
+    experiments = sub.add_parser(
+        "experiments", help="the A/B loop: ship the lookup server's logs, report on serve.experiment",
+        description="`ship`: copy closed impression and feedback logs (experiment_report.logs_dir/closed) to "
+                    "{raw}/impressions|feedback/dt= and move them to shipped/. `report --date D`: run the "
+                    "experiment_report job for D and print its table (report.json, report.md and lift.png "
+                    "under {lake}/reports/experiment_report/dt=D).")
+    actions = experiments.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("ship", help="ship closed logs into the raw zone (idempotent)").set_defaults(
+        handler=run_ship_logs)
+    report = actions.add_parser("report", help="the experiment's report for a date, printed as a table")
+    report.add_argument("--date", type=dt.date.fromisoformat, required=True, help="run date YYYY-MM-DD")
+    report.set_defaults(handler=run_experiment_report)
 
 
 def register_build(actions) -> None:
@@ -151,6 +164,22 @@ def run_models(args, config) -> int:
             shown = {k: v for k, v in report.items() if k not in ("job", "run_date", "output")}
             print(f"{job} {config.env} {date}: {json.dumps(shown)} ({time.perf_counter() - began:.0f} s)")
             began = time.perf_counter()
+    return 0
+
+
+def run_ship_logs(args, config) -> int:
+    print(json.dumps(chain.run_step("ship_logs", config, dt.date.today()), indent=2))
+    return 0
+
+
+def run_experiment_report(args, config) -> int:
+    spark = get_spark(config.spark, "recs-experiment-report")
+    report = chain.run_step("experiment_report", config, args.date, spark)
+    print(experiment_report.table(report))
+    if report.get("experiment"):
+        folder = lake.report(config.paths.lake, "experiment_report", args.date).rsplit("/", 1)[0]
+        print(f"\nreport.json, report.md and lift.png under {folder}")
+    spark.stop()
     return 0
 
 

@@ -27,7 +27,8 @@ def ev(event_id, user, item, event_type="purchase", when=BASE_TIME, quantity=1, 
     if order is None and event_type == "purchase":
         order = "o"
     return Row(event_id=event_id, event_time=when, user_id=user, session_id=session, event_type=event_type,
-               item_id=item, order_id=order, quantity=quantity, price=1.0, device=None, country=None)
+               item_id=item, order_id=order, quantity=quantity, price=1.0, device=None, country=None,
+               request_id=None)
 
 
 def events_frame(spark, rows):

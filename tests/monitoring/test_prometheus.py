@@ -52,9 +52,9 @@ def test_a_stale_snapshot_fires_its_alert_in_a_real_prometheus(tmp_path):
     settings["rule_files"] = [str(REPO / "monitoring" / "rules.yml")]
     settings["scrape_configs"][0]["static_configs"] = [{"targets": [served.removeprefix("http://")]}]
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(settings))
-    prometheus = subprocess.Popen([binary, f"--config.file={tmp_path / 'prometheus.yml'}",
-                                   f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    argv = [binary, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}"]
+    prometheus = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
         firing, deadline = {}, time.time() + 90
