@@ -27,17 +27,24 @@ demo: $(STAMP)
 test: $(STAMP) prometheus-tools
 	$(BIN)/python -m pytest
 
+# $(call debian-tool,COMMAND,PACKAGE): install a Debian package when its command is missing and we are root; else
+# say what to run
+define debian-tool
+	@command -v $(1) >/dev/null 2>&1 || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's $(2) package ($(1))"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(2) >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(2) >/dev/null; }; \
+	else \
+		echo "$(1) is missing: run  sudo apt-get install $(2)  (Debian/Ubuntu), or put it on PATH; then make again"; \
+		exit 1; \
+	fi
+endef
+
 ## prometheus-tools: Prometheus and promtool from Debian's package (installed when missing and run as root)
 prometheus-tools:
-	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || \
-	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing Debian's prometheus package (prometheus, promtool)"; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null || \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null; }; \
-	else \
-		echo "prometheus and promtool are missing: run  sudo apt-get install prometheus  (Debian/Ubuntu), or put"; \
-		echo "both binaries (https://prometheus.io/download/) on PATH, then run make again"; exit 1; \
-	fi
+	$(call debian-tool,promtool,prometheus)
+	$(call debian-tool,prometheus,prometheus)
 
 ## monitoring: Prometheus with monitoring/prometheus.yml and rules.yml beside `recs serve` / `make demo` (port 8000):
 ## UI on http://127.0.0.1:$(PROMETHEUS_PORT) (Alerts tab), data in var/prometheus; Ctrl-C stops it
@@ -58,6 +65,12 @@ airflow: $(STAMP)
 ## recs_nightly` twice on each committed sample (every task succeeds, the same snapshot digest and lists both times)
 test-airflow-dags: $(STAMP)
 	TEST_AIRFLOW_DAGS=1 $(BIN)/python -m pytest -m airflow_full tests/dags
+
+## ab-demo: two simulated weeks of an A/B test (ranked lists vs trending) through the real lookup server under
+## faketime: home pages, clicks and purchases posted to /v1/feedback, logs shipped, experiment_report printed
+ab-demo: $(STAMP)
+	$(call debian-tool,faketime,faketime)
+	$(BIN)/recs ab-demo
 
 ## eval: offline evaluation of every source on the complete Online Retail (cutoff 2011-11-09, ../shared/EVALUATION.md)
 eval: $(STAMP)

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import logging
 import sys
 import time
+from pathlib import Path
 
 import yaml
 
 from conf import ConfigError, config_digest, load_config
 from data_samples import commands as sample_commands
 from export import commands as export_commands
+from export import store
 from lookup_server import commands as serve_commands
 from spark_jobs import chain, lake
 from spark_jobs import commands as job_commands
@@ -57,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "(Ctrl-C stops).")
     demo.add_argument("--no-serve", action="store_true", help="stop after the pipeline instead of serving")
     demo.set_defaults(handler=run_demo)
+    ab_demo = sub.add_parser(
+        "ab-demo", help="a simulated two-week A/B test through the real lookup server, shipped and reported",
+        description="Serve the synthetic shop's live snapshot (built first when there is none) with "
+                    "ab_demo.experiment, one gunicorn run per simulated day under faketime; simulated visitors "
+                    "open home pages, click and buy, posting /v1/feedback; then ship the logs and run "
+                    "experiment_report for the last day (everything under var/ab_demo, rebuilt on each run).")
+    ab_demo.set_defaults(handler=run_ab_demo)
     return parser
 
 
@@ -99,6 +109,74 @@ def run_demo(args, config) -> int:
     served = load_config(env=DEMO_ENVS[0])
     print("Try:\n" + "\n".join(f"  curl -s '{url}'" for url in serve_commands.example_urls(served)) + "\n")
     return serve_commands.run_serve(argparse.Namespace(port=None), served)
+
+
+def run_ab_demo(args, config) -> int:
+    import shutil
+    import subprocess
+    import urllib.request
+
+    import numpy as np
+
+    from conf.loader import PROJECT_ROOT
+    from data_samples import ab_simulation
+
+    settings = config.ab_demo
+    work = PROJECT_ROOT / "var" / "ab_demo"
+    shutil.rmtree(work, ignore_errors=True)
+    last = settings.start_date + dt.timedelta(days=settings.days - 1)
+    demo = check_config(load_config(env=config.env, overrides={
+        "serve.experiment": settings.experiment.model_dump(), "serve.impressions_dir": str(work / "logs"),
+        "serve.session.sqlite_path": str(work / "sessions.sqlite3"), "paths.logs_raw": str(work / "raw"),
+        "paths.lake": str(work / "lake"), "experiment_report.days": settings.days,
+        "experiment_report.logs_dir": str(work / "logs")}))
+    import glob
+
+    preload = sorted(glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1") + glob.glob("/usr/lib/faketime/"
+                                                                                        "libfaketimeMT.so.1"))
+    if not preload:
+        raise ConfigError("libfaketime is missing: `make ab-demo` installs Debian's faketime package (as root), or "
+                          "run `sudo apt-get install faketime`")
+    spark = get_spark(config.spark, "recs-ab-demo")
+    if store.current(Path(config.paths.snapshots)) is None:
+        sample_last = lake.list_dates(spark, f"{config.paths.raw}/events")[-1]
+        print(f"== no live snapshot under {config.paths.snapshots}: the nightly chain for {sample_last} first")
+        chain.run_chain(spark, config, sample_last)
+    users = sorted(ab_simulation.tastes(Path(config.paths.raw)).items())
+    taste_of, pool = dict(users), [user for user, _ in users]
+    rng = np.random.default_rng(config.seed)
+    for n in range(settings.days):
+        day = settings.start_date + dt.timedelta(days=n)
+        argv, env = serve_commands.gunicorn_command(demo, free_port())
+        env = {**env, "LD_PRELOAD": preload[0], "FAKETIME": f"@{day} 09:00:00"}    # its clock starts at `day`
+        server = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://{env['RECS_SERVE__HOST']}:{env['RECS_SERVE__PORT']}"
+        try:
+            for _ in range(300):
+                try:
+                    if urllib.request.urlopen(base + "/readyz", timeout=2).status == 200:
+                        break
+                except OSError:
+                    time.sleep(0.1)
+            done = ab_simulation.day(base, pool, taste_of, rng, settings)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)                            # workers exit: their logs move to closed/
+        print(f"  {day}: {dict(sorted(done.items()))}")
+    print(f"== ship_logs: {json.dumps(chain.run_step('ship_logs', demo, last))}")
+    report = chain.run_step("experiment_report", demo, last, spark)
+    spark.stop()
+    print(job_commands.experiment_report.table(report))
+    print(f"\nreport.json, report.md and lift.png under {work / 'lake' / 'reports' / 'experiment_report'}/dt={last}")
+    return 0
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -78,6 +78,7 @@ def load_config(
     root = Path(environ.get("RECS_HOME") or PROJECT_ROOT)
     for name in ("raw", "lake", "snapshots"):
         setattr(config.paths, name, resolve_path(getattr(config.paths, name), root))
+    config.paths.logs_raw = resolve_path(config.paths.logs_raw, root) if config.paths.logs_raw else config.paths.raw
     config.serve.impressions_dir = resolve_path(config.serve.impressions_dir, root)
     config.serve.session.sqlite_path = resolve_path(config.serve.session.sqlite_path, root)
     config.experiment_report.logs_dir = resolve_path(config.experiment_report.logs_dir or config.serve.impressions_dir,
@@ -95,7 +96,7 @@ def resolve_path(path: str, root: Path) -> str:
 
 
 # Sections that say where and how to run, not what to compute: left out of the digest.
-NOT_IN_DIGEST = {"env", "paths", "spark", "serve", "s3", "airflow", "experiment_report"}
+NOT_IN_DIGEST = {"env", "paths", "spark", "serve", "s3", "airflow", "experiment_report", "ab_demo"}
 
 
 def config_digest(config: Config) -> str:

@@ -23,6 +23,9 @@ class PathsConfig(Section):
     raw: str = Field(description="root of raw input: {raw}/events/dt=YYYY-MM-DD/, {raw}/catalog/dt=.../")
     lake: str = Field(description="root of the run outputs: {lake}/curated/<dataset>/dt=YYYY-MM-DD/")
     snapshots: str = "var/snapshots"
+    logs_raw: str | None = Field(None, description="where ship_logs puts the lookup server's logs "
+                                 "({logs_raw}/impressions|feedback/dt=) and experiment_report reads them; default "
+                                 "raw (the committed samples' envs point it under var/)")
 
 
 class SparkConfig(Section):
@@ -389,6 +392,23 @@ class ExperimentReportConfig(Section):
                                  "(a folder on this host; other hosts ship their own with `recs experiments ship`)")
 
 
+class AbDemoConfig(Section):
+    """`recs ab-demo`: a simulated experiment through the real lookup server (data_samples/ab_simulation.py)."""
+
+    start_date: dt.date = Field(dt.date(2026, 11, 15), description="first simulated day (the server's clock is set "
+                                "to it with faketime); after the synthetic sample's last day")
+    days: int = Field(14, ge=1)
+    visitors_per_day: int = Field(300, ge=1, description="sample users drawn each day (seeded); they come back")
+    k: int = Field(10, ge=1, description="items per home page")
+    click_rate: float = Field(0.01, ge=0, le=1, description="a shown item's click probability ...")
+    taste_click_rate: float = Field(0.025, ge=0, le=1, description="... when its category is one the visitor "
+                                    "browsed in the sample")
+    buy_rate: float = Field(0.15, ge=0, le=1, description="a clicked item is bought with this probability")
+    experiment: ExperimentConfig = Field(default_factory=lambda: ExperimentConfig(
+        name="home-ranked-vs-trending", variants={"ranked": VariantConfig(share=0.5, home_list="user_recs"),
+                                                  "trending": VariantConfig(share=0.5, home_list="trending:all")}))
+
+
 class AirflowConfig(Section):
     """The nightly DAG (dags/recs_nightly.py) and `make airflow`."""
 
@@ -456,6 +476,7 @@ class Config(Section):
     s3: S3Config = Field(default_factory=S3Config)
     airflow: AirflowConfig = Field(default_factory=AirflowConfig)
     experiment_report: ExperimentReportConfig = Field(default_factory=ExperimentReportConfig)
+    ab_demo: AbDemoConfig = Field(default_factory=AbDemoConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
 
     @model_validator(mode="after")

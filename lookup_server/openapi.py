@@ -78,7 +78,7 @@ def document(version: str = "1") -> dict:
             "/v1/feedback": {"post": {
                 "summary": "An outcome of a shown item: a click, add-to-cart or purchase, with the request_id of the "
                            "answer that showed it. Logged per worker (feedback-<pid>.jsonl, shipped nightly to "
-                           "{raw}/feedback/dt=) and counted in recs_feedback_total{experiment,variant,type}; the "
+                           "{logs_raw}/feedback/dt=) and counted in recs_feedback_total{experiment,variant,type}; the "
                            "nightly experiment_report attributes it to the answer's variant",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "additionalProperties": False,

@@ -109,7 +109,8 @@ def run_export(spark, config, run_date: dt.date) -> dict:
 def run_ship_logs(spark, config, run_date: dt.date) -> dict:
     if not config.experiment_report.enabled:
         return {"job": "ship_logs", "skipped": "experiment_report.enabled is false"}
-    return {"job": "ship_logs", **log_shipping.ship(config.experiment_report.logs_dir, config.paths.raw, config.s3)}
+    shipped = log_shipping.ship(config.experiment_report.logs_dir, config.paths.logs_raw, config.s3)
+    return {"job": "ship_logs", **shipped}
 
 
 Runner = Callable[..., dict]     # (spark or None, config, run_date) -> the step's report

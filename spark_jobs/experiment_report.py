@@ -1,8 +1,8 @@
 """experiment_report: the running A/B test's outcome per variant, with the user as the unit of analysis.
 
 Inputs (the last `experiment_report.days` days up to the run date):
-- `{raw}/impressions/dt=D/` and `{raw}/feedback/dt=D/`: the lookup server's logs, shipped by the
-  ship_logs step (export/log_shipping.py);
+- `{logs_raw}/impressions/dt=D/` and `{logs_raw}/feedback/dt=D/` (paths.logs_raw, default paths.raw): the
+  lookup server's logs, shipped by the ship_logs step (export/log_shipping.py);
 - `{lake}/curated/events/dt=D/`: the shop's purchases (their optional request_id too).
 
 A user is exposed from their first home-page answer in the experiment and stays in the variant it
@@ -233,7 +233,7 @@ def plot(report: dict) -> bytes:
             continue
         days = [p[0] for p in points]
         ax.plot(days, [100 * p[1]["relative"] for p in points], marker="o", label=f"{variant} vs {report['control']}")
-        ax.fill_between(days, [100 * p[1]["relative_low"] for p in points],
+        ax.fill_between(days, [max(100 * p[1]["relative_low"], -100.0) for p in points],   # no lift is under -100%
                         [100 * p[1]["relative_high"] for p in points], alpha=0.2)
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.set_ylabel("conversion lift, % (95% CI)")
@@ -274,8 +274,8 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
     dates = [start + dt.timedelta(days=n) for n in range(settings.days)]
 
     def shipped(kind: str) -> list[str]:
-        found = lake.list_dates(spark, f"{config.paths.raw.rstrip('/')}/{kind}")
-        return [lake.partition(config.paths.raw, kind, d) for d in found if start <= d <= run_date]
+        found = lake.list_dates(spark, f"{config.paths.logs_raw.rstrip('/')}/{kind}")
+        return [lake.partition(config.paths.logs_raw, kind, d) for d in found if start <= d <= run_date]
 
     impressions, bad_impressions = read_log(spark, shipped("impressions"), IMPRESSION_SCHEMA, "impressions")
     feedback, bad_feedback = read_log(spark, shipped("feedback"), FEEDBACK_SCHEMA, "feedback")

@@ -75,8 +75,8 @@ STEPS: tuple[Step, ...] = (
          "MANIFEST.json last."),
     Step("ship_logs", (), False, "report",
          "Copy the lookup server's closed impression and feedback logs (`serve.impressions_dir`/closed) to "
-         "`{raw}/impressions|feedback/dt=` (a folder or S3) and move them to shipped/: a rerun never duplicates "
-         "a line. Needs nothing upstream and blocks nothing."),
+         "`{paths.logs_raw}/impressions|feedback/dt=` (a folder or S3) and move them to shipped/: a rerun never "
+         "duplicates a line. Needs nothing upstream and blocks nothing."),
     Step("experiment_report", ("ingest", "ship_logs"), True, "report",
          "The running A/B test (`serve.experiment`) per variant: exposed users, CTR, conversion, revenue per "
          "user, differences with 95% intervals and p-values, sample-ratio check, MDE; `report.json`, `report.md` "

@@ -32,7 +32,8 @@ def spark(tmp_path_factory):
 def make_config(tmp_path):
     """Build a Config whose raw and lake folders live under tmp_path; keyword overrides as dotted keys."""
     def build(**overrides):
-        values = {"paths.raw": str(tmp_path / "raw"), "paths.lake": str(tmp_path / "lake"),
+        values = {"paths.raw": str(tmp_path / "raw"), "paths.logs_raw": str(tmp_path / "raw"),
+                  "paths.lake": str(tmp_path / "lake"), "serve.impressions_dir": str(tmp_path / "server_logs"),
                   "paths.snapshots": str(tmp_path / "snapshots"), "spark.shuffle_partitions": 2,
                   "ingest.output_files": 2, "interactions.output_files": 2}
         values.update({k.replace("__", "."): v for k, v in overrides.items()})

@@ -100,3 +100,11 @@ def test_digest_follows_results_not_locations():
     assert config_digest(base) == config_digest(moved)
     assert config_digest(base) != config_digest(tuned)
     assert len(config_digest(base)) == 12
+
+
+def test_the_committed_samples_environments_ship_server_logs_under_var_never_into_the_sample():
+    for env in ("local", "retail"):
+        config = load_config(env=env, environ={})
+        assert "/var/raw/" in config.paths.logs_raw and "data_samples" not in config.paths.logs_raw
+    elsewhere = load_config(env="local", environ={}, overrides={"paths.raw": "/data/raw", "paths.logs_raw": None})
+    assert elsewhere.paths.logs_raw == "/data/raw"                       # default: the raw zone itself

@@ -45,8 +45,9 @@ def airflow(env: dict, *args: str, timeout: float = 900) -> subprocess.Completed
 
 def workspace(root: Path, raw: Path) -> Path:
     """A YAML overlay putting raw input, the lake, snapshots and "S3" under root; returns its path."""
-    overlay = {"paths": {"raw": str(raw), "lake": str(root / "lake"), "snapshots": str(root / "snapshots")},
-               "s3": {"local_dir": str(root / "s3")}, **LIGHT}
+    overlay = {"paths": {"raw": str(raw), "lake": str(root / "lake"), "snapshots": str(root / "snapshots"),
+                         "logs_raw": str(root / "logs_raw")},
+               "s3": {"local_dir": str(root / "s3")}, "serve": {"impressions_dir": str(root / "server_logs")}, **LIGHT}
     path = root / "overlay.yaml"
     path.write_text(yaml.safe_dump(overlay))
     return path

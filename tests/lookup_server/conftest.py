@@ -69,8 +69,13 @@ def get(base: str, path: str, method: str = "GET", body=None):
 
 def start_server(config) -> tuple[subprocess.Popen, str]:
     """gunicorn as `recs serve` runs it, on a free loopback port; (process, base URL) once /readyz answers 200."""
+    import tempfile
+
     from lookup_server.commands import gunicorn_command
 
+    if Path(config.serve.impressions_dir).is_relative_to(REPO):   # never the checkout's var/impressions: a later
+        config = config.model_copy(deep=True)                        # ship_logs would ship the tests' logs
+        config.serve.impressions_dir = tempfile.mkdtemp(prefix="recs-test-logs-")
     port = free_port()
     argv, env = gunicorn_command(config, port)
     proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -137,3 +137,33 @@ def test_a_log_is_closed_at_its_size_limit_on_a_new_day_at_exit_and_after_its_wo
     assert [t.count('"request_id"') for t in texts] == [0, 1, 2, 1]
     assert all(p.name.startswith("impressions-") and p.suffix == ".jsonl" for p in closed)
     assert not list(folder.glob("*.jsonl"))
+
+
+def test_simulated_visitors_click_what_matches_their_taste_and_post_it_as_feedback(server, tmp_path):
+    import numpy as np
+
+    from conf.schema import AbDemoConfig
+    from data_samples import ab_simulation
+
+    config = load_config(env="local", environ={}, overrides={
+        "paths.snapshots": str(server["root"]), "serve.workers": 1, "serve.experiment": EXPERIMENT,
+        "serve.impressions_dir": str(tmp_path / "logs")})
+    settings = AbDemoConfig(k=6, click_rate=0.0, taste_click_rate=1.0, buy_rate=1.0, visitors_per_day=8)
+    proc, base = start_server(config)
+    try:
+        done = ab_simulation.day(base, [f"u{n}" for n in range(10)], {f"u{n}": {"Home > Mugs"} for n in range(10)},
+                                 np.random.default_rng(1), settings)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    shown, feedback = (logged(tmp_path / "logs", kind) for kind in ("impressions", "feedback"))
+    mugs = {f"i{n}" for n in range(0, 30, 2)}                           # the even items are Home > Mugs
+    expected = sum(1 for line in shown for item in line["items"] if item in mugs)
+    assert done["visits"] == len(shown) == 8 and done["clicks"] == expected == done["purchases"] > 0
+    assert sorted((f["type"], f["item_id"]) for f in feedback) == sorted(
+        [(kind, item) for line in shown for item in line["items"] if item in mugs for kind in ("click", "purchase")])
+    assert {f["request_id"] for f in feedback} <= {line["request_id"] for line in shown}
+
+
+def logged(folder, kind: str) -> list[dict]:
+    return [json.loads(line) for path in folder.rglob(f"{kind}-*.jsonl") for line in path.read_text().splitlines()]

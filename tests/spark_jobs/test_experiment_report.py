@@ -98,14 +98,14 @@ def test_shipped_twice_the_report_counts_every_line_once_and_writes_its_files(sp
                          experiment_report__days=7)
     logs = tmp_path / "logs"
     closed_logs(logs, dt.date(2026, 11, 20), 40, bad_line=True)
-    first = log_shipping.ship(str(logs), config.paths.raw, config.s3)
+    first = log_shipping.ship(str(logs), config.paths.logs_raw, config.s3)
     assert first["files"] == 2 and first["lines"] == {"impressions": 41, "feedback": 22}
     assert first["dates"] == ["2026-11-20"]
     # a retried task after a crash between copy and move: the same files are shipped again
     for path in (logs / "shipped").iterdir():
         path.replace(logs / "closed" / path.name)
     closed_logs(logs, dt.date(2026, 11, 21), 40)
-    second = log_shipping.ship(str(logs), config.paths.raw, config.s3)
+    second = log_shipping.ship(str(logs), config.paths.logs_raw, config.s3)
     assert second["files"] == 4 and not list((logs / "closed").iterdir())
     assert sorted(p.name for p in (tmp_path / "raw" / "impressions").iterdir()) == ["dt=2026-11-20", "dt=2026-11-21"]
 

@@ -80,9 +80,11 @@ def test_each_bad_kind_lands_in_quarantine_with_its_reason(spark, make_config, k
 def test_good_rows_are_typed_and_trimmed(spark, make_config):
     config = make_config()
     write_raw(config, [event(1, user_id="  u9 ", event_type=" PURCHASE", order_id="o7", quantity="3",
-                             price="12.50", event_time="2026-11-03T09:30:00+01:00")])
-    row = run_transform(spark, config).events.first()
+                             price="12.50", event_time="2026-11-03T09:30:00+01:00", request_id=" 3f2a9c "),
+                       event(2)])
+    row, other = sorted(run_transform(spark, config).events.collect(), key=lambda r: r.event_id)
     assert (row.user_id, row.event_type, row.order_id, row.quantity, row.price) == ("u9", "purchase", "o7", 3, 12.5)
+    assert row.request_id == "3f2a9c" and other.request_id is None    # the lookup answer's id, when the shop has it
     assert row.event_time == dt.datetime(2026, 11, 3, 8, 30)  # converted to UTC
 
 
