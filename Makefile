@@ -9,7 +9,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export OPENBLAS_NUM_THREADS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: prometheus-tools monitoring ab-demo venv demo test test-airflow-dags lint samples clean airflow eval eval-synthetic eval-sparse bench-models bench-snapshot bench-serve
+.PHONY: spark-cluster prometheus-tools monitoring ab-demo venv demo test test-airflow-dags lint samples clean airflow eval eval-synthetic eval-sparse bench-models bench-snapshot bench-serve
 
 venv: $(STAMP)
 
@@ -65,6 +65,12 @@ airflow: $(STAMP)
 ## recs_nightly` twice on each committed sample (every task succeeds, the same snapshot digest and lists both times)
 test-airflow-dags: $(STAMP)
 	TEST_AIRFLOW_DAGS=1 $(BIN)/python -m pytest -m airflow_full tests/dags
+
+## spark-cluster: a Spark standalone master, 2 workers (1 core, 3g each) and the history server on 127.0.0.1, from
+## the pyspark package (UIs: master http://127.0.0.1:8090, history http://127.0.0.1:18080); event logs in
+## var/spark-events; Ctrl-C or SIGTERM stops every JVM. Then: recs --env standalone run --date 2026-11-14
+spark-cluster: $(STAMP)
+	$(BIN)/python -m spark_jobs.cluster_local
 
 ## ab-demo: two simulated weeks of an A/B test (ranked lists vs trending) through the real lookup server under
 ## faketime: home pages, clicks and purchases posted to /v1/feedback, logs shipped, experiment_report printed

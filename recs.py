@@ -25,7 +25,7 @@ from spark_jobs import chain, lake
 from spark_jobs import commands as job_commands
 from spark_jobs.offline import commands as eval_commands
 from spark_jobs.offline.sources import check_config
-from spark_jobs.session import get_spark
+from spark_jobs.session import get_spark, log_file
 
 log = logging.getLogger("recs")
 DEMO_ENVS = ("local", "retail")
@@ -190,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args, config) or 0
     except ERRORS as err:
         print(f"recs {args.command}: error: {err}", file=sys.stderr)
+        spark_log = log_file(config.spark) if "config" in locals() else None
+        if spark_log and spark_log.is_file():
+            print(f"recs {args.command}: Spark's own log (WARN and above): {spark_log}", file=sys.stderr)
         return 2 if isinstance(err, ConfigError) else 1
 
 

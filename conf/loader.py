@@ -80,6 +80,10 @@ def load_config(
         setattr(config.paths, name, resolve_path(getattr(config.paths, name), root))
     config.paths.logs_raw = resolve_path(config.paths.logs_raw, root) if config.paths.logs_raw else config.paths.raw
     config.serve.impressions_dir = resolve_path(config.serve.impressions_dir, root)
+    if config.spark.log_dir:
+        config.spark.log_dir = resolve_path(config.spark.log_dir, root)
+    if config.spark.event_log_dir:
+        config.spark.event_log_dir = resolve_path(config.spark.event_log_dir, root)
     config.serve.session.sqlite_path = resolve_path(config.serve.session.sqlite_path, root)
     config.experiment_report.logs_dir = resolve_path(config.experiment_report.logs_dir or config.serve.impressions_dir,
                                                      root)

@@ -38,6 +38,10 @@ class SparkConfig(Section):
     python: str | None = Field(None, description="worker interpreter; default: the one running recs")
     local_dir: str | None = None
     ui_enabled: bool = False
+    log_dir: str | None = Field("var/spark-logs", description="the driver JVM's own log (log4j2, WARN and above) goes "
+                                "to <log_dir>/spark.log instead of the terminal; null: the terminal")
+    event_log_dir: str | None = Field(None, description="Spark event logs here (a folder or a URI), for the history "
+                                      "server (`make spark-cluster`); null: off")
     extra: dict[str, str | bool | int | float] = Field(default_factory=dict, description="any other spark.* settings")
 
     @field_validator("master")

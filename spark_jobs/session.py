@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import tempfile
+from pathlib import Path
 
 from conf.schema import SparkConfig
 
@@ -39,9 +40,46 @@ def spark_settings(config: SparkConfig) -> dict[str, str]:
         settings["spark.driver.host"] = "127.0.0.1"
     elif config.local_dir:
         settings["spark.local.dir"] = config.local_dir
+    if config.event_log_dir:
+        folder = config.event_log_dir
+        settings["spark.eventLog.enabled"] = "true"
+        settings["spark.eventLog.dir"] = folder if "://" in folder else f"file://{folder}"
     settings.update({key: str(value).lower() if isinstance(value, bool) else str(value)
                      for key, value in config.extra.items()})
     return settings
+
+
+LOG4J2 = """# written by spark_jobs/session.py: the driver JVM's log, WARN and above, to a file
+status = error
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {path}
+appender.file.append = true
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = %d{{yy/MM/dd HH:mm:ss}} %p %c{{1}}: %m%n
+rootLogger.level = warn
+rootLogger.appenderRef.file.ref = file
+logger.parquet.name = org.apache.parquet
+logger.parquet.level = error
+"""
+
+
+def log_file(config: SparkConfig) -> Path | None:
+    """Where the driver JVM's log goes (None: the terminal)."""
+    return Path(config.log_dir) / "spark.log" if config.log_dir else None
+
+
+def log_settings(config: SparkConfig) -> dict[str, str]:
+    """spark.driver.extraJavaOptions that send the driver JVM's log4j2 output to log_file(config)."""
+    path = log_file(config)
+    if path is None or not str(config.log_dir).startswith("/"):
+        return {}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    properties = path.with_name("log4j2.properties")
+    properties.write_text(LOG4J2.format(path=path))
+    option = f"-Dlog4j2.configurationFile=file:{properties}"
+    extra = str(config.extra.get("spark.driver.extraJavaOptions", ""))
+    return {"spark.driver.extraJavaOptions": f"{extra} {option}".strip()}
 
 
 def get_spark(config: SparkConfig, app_name: str | None = None):
@@ -60,7 +98,10 @@ def get_spark(config: SparkConfig, app_name: str | None = None):
     builder = SparkSession.builder.appName(app_name or config.app_name)
     if SUBMITTED not in os.environ:      # under spark-submit the master is the one it was given (Airflow's connection)
         builder = builder.master(config.master)
-    for key, value in spark_settings(config).items():
+    settings = spark_settings(config)
+    if SUBMITTED not in os.environ:      # the JVM is not started yet: its log can still go to a file
+        settings.update(log_settings(config))
+    for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

@@ -21,6 +21,7 @@ def spark(tmp_path_factory):
     config = load_config(env="local", environ={}, overrides={
         "spark.master": "local[2]", "spark.shuffle_partitions": 2, "spark.driver_memory": "3g",
         "spark.local_dir": str(tmp_path_factory.mktemp("spark-local")),
+        "spark.log_dir": str(tmp_path_factory.mktemp("spark-logs")),
         "spark.extra": {"spark.sql.warehouse.dir": str(tmp_path_factory.mktemp("warehouse"))},
     })
     session = get_spark(config.spark, "recs-tests")

@@ -30,9 +30,10 @@ def test_the_rules_and_the_configuration_pass_promtool_check():
 
 def test_every_rule_has_unit_tests_that_fire_and_stay_quiet_and_they_pass():
     rules = {r["alert"] for g in yaml.safe_load((MONITORING / "rules.yml").read_text())["groups"] for r in g["rules"]}
-    cases = yaml.safe_load((MONITORING / "tests" / "rules_test.yml").read_text())["tests"]
+    files = sorted((MONITORING / "tests").glob("*_test.yml"))
+    cases = [case for path in files for case in yaml.safe_load(path.read_text())["tests"]]
     firing = {t["alertname"] for case in cases for t in case["alert_rule_test"] if t["exp_alerts"]}
     quiet = {t["alertname"] for case in cases for t in case["alert_rule_test"] if not t["exp_alerts"]}
     assert firing == rules and quiet == rules
-    done = promtool("test", "rules", "tests/rules_test.yml")
+    done = promtool("test", "rules", *[str(path.relative_to(MONITORING)) for path in files])
     assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout + done.stderr

@@ -19,8 +19,9 @@ def test_steps_are_in_dependency_order_and_name_known_steps():
     for step in steps.STEPS:
         assert set(step.upstream) <= seen, f"{step.name} runs before its upstream"
         seen.add(step.name)
-    assert [s.name for s in steps.STEPS][-4:] == ["snapshot", "validate", "publish", "export"]
-    assert {s.name for s in steps.STEPS if not s.spark} == {"has_input", "validate", "publish", "export"}
+    assert [s.name for s in steps.STEPS][-6:] == ["snapshot", "validate", "publish", "export",   # then the A/B
+                                                  "ship_logs", "experiment_report"]          # steps: after a publish
+    assert {s.name for s in steps.STEPS if not s.spark} == {"has_input", "validate", "publish", "export", "ship_logs"}
     assert steps.MODEL_JOBS == (*steps.MODELS, "ranking", "quality_gate")
 
 
