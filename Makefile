@@ -9,7 +9,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export OPENBLAS_NUM_THREADS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: spark-cluster prometheus-tools monitoring ab-demo venv demo test test-airflow-dags lint samples clean airflow eval eval-synthetic eval-sparse bench-models bench-snapshot bench-serve
+.PHONY: test-cluster spark-cluster prometheus-tools monitoring ab-demo venv demo test test-airflow-dags lint samples clean airflow eval eval-synthetic eval-sparse bench-models bench-snapshot bench-serve
 
 venv: $(STAMP)
 
@@ -71,6 +71,11 @@ test-airflow-dags: $(STAMP)
 ## var/spark-events; Ctrl-C or SIGTERM stops every JVM. Then: recs --env standalone run --date 2026-11-14
 spark-cluster: $(STAMP)
 	$(BIN)/python -m spark_jobs.cluster_local
+
+## test-cluster: opt-in: the chain on the committed synthetic sample, in local mode and on a Spark standalone cluster
+## started for the test (2 workers), gives the same snapshot digest and lists
+test-cluster: $(STAMP)
+	TEST_CLUSTER=1 $(BIN)/python -m pytest -m cluster tests/spark_jobs/test_cluster.py
 
 ## ab-demo: two simulated weeks of an A/B test (ranked lists vs trending) through the real lookup server under
 ## faketime: home pages, clicks and purchases posted to /v1/feedback, logs shipped, experiment_report printed
