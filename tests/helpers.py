@@ -41,3 +41,17 @@ def baskets(spark, orders: dict[str, list[str]], user_of=None, when=BASE_TIME):
                session=order)
             for order, items in orders.items() for n, item in enumerate(items)]
     return events_frame(spark, rows)
+
+
+def assert_same_lists(before: dict, after: dict) -> None:
+    """Two runs' list tables (name -> pandas DataFrame) hold the same rows, scores equal up to floating-point
+    summation order (Spark sums shuffled blocks in whatever order they arrive); near-ties may swap places, so
+    at least 99.9% of the entries match."""
+    import numpy as np
+
+    for name, a in before.items():
+        b = after[name]
+        ids = [c for c in a.columns if c not in ("score", "rank") and a[c].dtype == object]
+        joined = a.merge(b, on=ids, suffixes=("_a", "_b"))
+        assert len(a) == len(b) and len(joined) >= 0.999 * len(a), name
+        assert np.allclose(joined["score_a"], joined["score_b"], rtol=1e-6, atol=1e-9), name

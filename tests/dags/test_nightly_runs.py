@@ -23,7 +23,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -31,6 +30,7 @@ import yaml
 from export import manifest, store
 from tests.dags.conftest import REPO, RUN_DATE, airflow, airflow_local, workspace
 from tests.dags.test_recs_nightly import EXPECTED_GRAPH
+from tests.helpers import assert_same_lists
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 LISTS = ("ranked", "similar_items", "fbt_pairs", "popularity", "als_candidates")
@@ -58,17 +58,6 @@ def latest_run(env: dict) -> dict:
 
 def read_lists(lake: str, date: str) -> dict[str, pd.DataFrame]:
     return {name: pd.read_parquet(f"{lake}/curated/{name}/dt={date}") for name in LISTS}
-
-
-def assert_same_lists(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame]) -> None:
-    """The same rows, scores equal up to floating-point summation order (Spark sums shuffled blocks in
-    whatever order they arrive); near-ties may swap places, so at least 99.9% of the entries match."""
-    for name in LISTS:
-        a, b = before[name], after[name]
-        ids = [c for c in a.columns if c not in ("score", "rank") and a[c].dtype == object]
-        joined = a.merge(b, on=ids, suffixes=("_a", "_b"))
-        assert len(a) == len(b) and len(joined) >= 0.999 * len(a), name
-        assert np.allclose(joined["score_a"], joined["score_b"], rtol=1e-6, atol=1e-9), name
 
 
 def assert_published(settings: dict, live: str, date: str = RUN_DATE) -> dict:

@@ -10,11 +10,10 @@ import shutil
 import subprocess
 import sys
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import LIGHT_RANKING
+from tests.helpers import LIGHT_RANKING, assert_same_lists
 from tests.lookup_server.conftest import REPO
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow,
@@ -54,9 +53,4 @@ def test_the_chain_on_a_standalone_cluster_matches_local_mode(tmp_path):
         cluster_local.stop(started)
     assert all(process.poll() is not None for _, process in started)
     assert cluster_name == local_name                                   # the same digest
-    for name in LISTS:
-        a, b = local_lists[name], cluster_lists[name]
-        ids = [c for c in a.columns if c not in ("score", "rank") and a[c].dtype == object]
-        joined = a.merge(b, on=ids, suffixes=("_a", "_b"))
-        assert len(a) == len(b) and len(joined) >= 0.999 * len(a), name
-        assert np.allclose(joined["score_a"], joined["score_b"], rtol=1e-6, atol=1e-9), name
+    assert_same_lists(local_lists, cluster_lists)
