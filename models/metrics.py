@@ -107,7 +107,7 @@ def summarize(users: DataFrame, recs: DataFrame, k: int, n_train_items: int) -> 
 def list_quality(recs: DataFrame, catalog: DataFrame, k: int) -> dict:
     """What every served user list looks like at K, without a holdout: catalog coverage (distinct listed items /
     in-stock catalog items) and mean intra-list diversity. recs: user_id, item_id, rank; catalog: item_id,
-    category, in_stock. Two Spark jobs; nothing per user reaches the driver."""
+    category, in_stock. Three Spark jobs (two counts and one average); nothing per user reaches the driver."""
     in_order = Window.partitionBy("user_id").orderBy("rank", "item_id")
     top = recs.withColumn("_pos", F.row_number().over(in_order)).filter(F.col("_pos") <= k).cache()
     listed = top.select("item_id").distinct().join(catalog.filter("in_stock").select("item_id"), "item_id").count()

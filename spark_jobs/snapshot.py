@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 from conf import Config, config_digest
 from export import builder, manifest
 from export.format import CONTENT_REASON, POPULAR_KEY_SEPARATOR, SnapshotError, current
-from models import metrics
+from models.metrics import list_quality
 from spark_jobs import lake
 
 META_FIELDS = ("title", "category", "brand", "price", "in_stock", "promoted", "margin_tier")
@@ -78,19 +78,24 @@ def read(spark: SparkSession, config: Config, run_date: dt.date) -> tuple[dict[s
 
 def build(spark: SparkSession, config: Config, run_date: dt.date, metrics: dict | None = None) -> Path:
     """Build the snapshot of run_date from the lake; return its folder."""
-    lists, item_meta, inputs = read(spark, config, run_date)
+    return write(spark, config, run_date, read(spark, config, run_date), metrics)
+
+
+def write(spark: SparkSession, config: Config, run_date: dt.date, found: tuple, metrics: dict | None) -> Path:
+    """Write the snapshot of what read() found for run_date; return its folder."""
+    lists, item_meta, inputs = found
     digest = builder.inputs_digest(config_digest(config), inputs)
     meta = {"run": {"run_date": run_date.isoformat(), "digest": digest, "env": config.env, "inputs": inputs}}
     return builder.build(spark, Path(config.paths.snapshots), run_date, digest, lists, item_meta, meta,
                          config.snapshot, metrics)
 
 
-def served_list_quality(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
-    """Catalog coverage and diversity of every user list at gate.k (models.metrics.list_quality), and the live
-    snapshot's figures as `previous`: the server exposes both as gauges, for monitoring/'s alert rules."""
-    lists, _, inputs = read(spark, config, run_date)
+def served_list_quality(spark: SparkSession, config: Config, found: tuple) -> dict:
+    """Catalog coverage and diversity of every user list at gate.k (models.metrics.list_quality) of what read()
+    found, and the live snapshot's figures as `previous`: the server exposes both as gauges, for monitoring/."""
+    lists, _, inputs = found
     recs = lists["user_recs"].select(F.col("key").alias("user_id"), "item_id", "rank")
-    figures = metrics.list_quality(recs, spark.read.parquet(inputs["item_meta"]), config.gate.k)
+    figures = list_quality(recs, spark.read.parquet(inputs["item_meta"]), config.gate.k)
     root = Path(config.paths.snapshots)
     try:
         live = current(root)
@@ -118,11 +123,12 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
     """The nightly snapshot step: build with the gate's figures in the manifest, record the name built."""
     ranking = lake.read_json(spark, lake.report(config.paths.lake, "ranking", run_date)) or {}
     gate = ranking.get("gate") or {}
-    metrics = {"lists": served_list_quality(spark, config, run_date)}
+    found = read(spark, config, run_date)
+    metrics = {"lists": served_list_quality(spark, config, found)}
     if gate.get("measured"):
         metrics.update({"gate": gate.get("measured"), "holdout": gate.get("holdout"), "sources": gate.get("sources"),
                         "user_recs": ranking.get("published") or "als", "why": gate.get("why")})
-    folder = build(spark, config, run_date, metrics)
+    folder = write(spark, config, run_date, found, metrics)
     record_built(config, run_date, folder.name)
     return {"job": "snapshot", "run_date": run_date.isoformat(), "name": folder.name,
             "counts": manifest.read(folder)["counts"]}

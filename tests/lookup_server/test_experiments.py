@@ -38,9 +38,7 @@ def test_shares_must_sum_to_one():
 
 
 def test_a_served_experiment_labels_answers_and_logs_impressions(server, tmp_path):
-    config = load_config(env="local", environ={}, overrides={
-        "paths.snapshots": str(server["root"]), "serve.workers": 2, "serve.experiment": EXPERIMENT,
-        "serve.impressions_dir": str(tmp_path / "impressions")})
+    config = experiment_config(server, tmp_path / "impressions", workers=2)
     proc, base = start_server(config)
     try:
         experiment = ExperimentConfig(**EXPERIMENT)
@@ -54,20 +52,16 @@ def test_a_served_experiment_labels_answers_and_logs_impressions(server, tmp_pat
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-    lines = [json.loads(line) for path in (tmp_path / "impressions").rglob("impressions-*.jsonl")
-             for line in path.read_text().splitlines()]
-    logged = {line["request_id"]: line for line in lines}
-    assert set(answers) <= set(logged)
+    by_request = {line["request_id"]: line for line in logged(tmp_path / "impressions", "impressions")}
+    assert set(answers) <= set(by_request)
     for request_id, body in answers.items():
-        line = logged[request_id]
+        line = by_request[request_id]
         assert line["variant"] == body["variant"] and line["experiment"] == "home-trending"
         assert line["items"] == [i["item_id"] for i in body["items"]] and line["user_id"] and line["time"] > 0
 
 
 def test_feedback_is_validated_logged_beside_the_impressions_counted_and_closed_on_exit(server, tmp_path):
-    config = load_config(env="local", environ={}, overrides={
-        "paths.snapshots": str(server["root"]), "serve.workers": 2, "serve.experiment": EXPERIMENT,
-        "serve.impressions_dir": str(tmp_path / "logs")})
+    config = experiment_config(server, tmp_path / "logs", workers=2)
     proc, base = start_server(config)
     try:
         status, shown = get(base, "/v1/users/u3/recommendations?k=3")
@@ -145,9 +139,7 @@ def test_simulated_visitors_click_what_matches_their_taste_and_post_it_as_feedba
     from conf.schema import AbDemoConfig
     from data_samples import ab_simulation
 
-    config = load_config(env="local", environ={}, overrides={
-        "paths.snapshots": str(server["root"]), "serve.workers": 1, "serve.experiment": EXPERIMENT,
-        "serve.impressions_dir": str(tmp_path / "logs")})
+    config = experiment_config(server, tmp_path / "logs", workers=1)
     settings = AbDemoConfig(k=6, click_rate=0.0, taste_click_rate=1.0, buy_rate=1.0, visitors_per_day=8)
     proc, base = start_server(config)
     try:
@@ -167,3 +159,10 @@ def test_simulated_visitors_click_what_matches_their_taste_and_post_it_as_feedba
 
 def logged(folder, kind: str) -> list[dict]:
     return [json.loads(line) for path in folder.rglob(f"{kind}-*.jsonl") for line in path.read_text().splitlines()]
+
+
+def experiment_config(server, logs, workers: int):
+    """The test snapshot served with EXPERIMENT running, its logs in `logs`."""
+    return load_config(env="local", environ={}, overrides={
+        "paths.snapshots": str(server["root"]), "serve.workers": workers, "serve.experiment": EXPERIMENT,
+        "serve.impressions_dir": str(logs)})
