@@ -79,7 +79,7 @@ def run_has_input(spark, config, run_date: dt.date) -> dict:
 
 
 def run_ingest(spark, config, run_date: dt.date) -> dict:
-    reports = [ingest.main(spark, config, date) for date in ingest_dates(spark, config, run_date)]
+    reports = ingest.main_dates(spark, config, ingest_dates(spark, config, run_date))
     report = dict(reports[-1])
     report["also_ingested"] = [r["run_date"] for r in reports[:-1]]
     return report

@@ -114,10 +114,9 @@ def run_dates(args, spark, config) -> list[dt.date]:
 
 def run_ingest(args, config) -> int:
     spark = get_spark(config.spark, "recs-ingest")
-    reports = []
-    for date in run_dates(args, spark, config):
-        reports.append(ingest.main(spark, config, date))
-        print(format_ingest_line(config.env, reports[-1]))
+    reports = ingest.main_dates(spark, config, run_dates(args, spark, config))     # one Spark pass for all
+    for report in reports:
+        print(format_ingest_line(config.env, report))
     if len(reports) > 1:
         print(format_ingest_totals(config.env, reports))
     return 0

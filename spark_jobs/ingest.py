@@ -91,14 +91,8 @@ def transform(raw_events: DataFrame, raw_catalog: DataFrame, run_date: dt.date,
         IngestResult: every input row labelled with its reason (null = kept), and views of
         the curated and quarantined rows.
     """
-    if previous_catalog is not None:
-        carried = previous_catalog.select(
-            *[F.col(c).cast("string") for c in CATALOG_INPUT],
-            F.lit(None).cast("string").alias("dt"),
-            F.lit(None).cast("string").alias(CORRUPT),
-            F.to_json(F.struct(*CATALOG_INPUT)).alias(RAW_RECORD),
-            F.lit(PREVIOUS_CATALOG).alias(SOURCE_FILE),
-        )
+    carried = carried_rows(previous_catalog)
+    if carried is not None:
         raw_catalog = raw_catalog.unionByName(carried)
     return IngestResult(validate_events(raw_events, run_date), validate_catalog(raw_catalog))
 
@@ -125,23 +119,7 @@ def read_catalog_input(spark: SparkSession, config: Config, run_date: dt.date) -
         return empty, previous
     folders = [lake.partition(config.paths.raw, "catalog", d) for d in dates]
     raw = read_raw(spark, folders, CATALOG_INPUT, CATALOG_REQUIRED, config.ingest.catalog_format)
-    return raw.withColumn("dt", F.regexp_extract(SOURCE_FILE, r"dt=(\d{4}-\d{2}-\d{2})", 1)), previous
-
-
-def count_by_reason(labelled: DataFrame, flag: Column) -> tuple[dict[str | None, int], int]:
-    """Input rows per reason code (None for kept rows), and the kept rows for which `flag` holds.
-
-    Rows with SOURCE_FILE == PREVIOUS_CATALOG are not input and count in the second figure
-    only. One Spark job; a handful of rows reach the driver.
-    """
-    carried = (F.col(SOURCE_FILE) == PREVIOUS_CATALOG).alias("carried")
-    counts: dict[str | None, int] = {}
-    flagged = 0
-    for row in labelled.groupBy(REASON, carried, flag.alias("flag")).count().collect():
-        flagged += row["count"] if row[REASON] is None and row["flag"] else 0
-        if not row["carried"]:
-            counts[row[REASON]] = counts.get(row[REASON], 0) + row["count"]
-    return counts, flagged
+    return with_date(raw), previous
 
 
 def summary(counts: dict[str | None, int], limit: float) -> dict:
@@ -167,64 +145,189 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
     Raises:
         IngestError: the input is missing or unreadable, or too many rows are bad.
     """
+    return main_dates(spark, config, [run_date])[-1]
+
+
+def main_dates(spark: SparkSession, config: Config, dates: list[dt.date]) -> list[dict]:
+    """Ingest several run dates in one Spark pass, oldest first; their reports, in date order.
+
+    Each date gets what a run of main() per date, in order, would write: its own curated
+    events (duplicates found within the date, future timestamps judged against its end), its
+    catalog as of that date (the latest curated catalog before the first date, updated with
+    every raw catalog partition up to it), its quarantine and its report. Like the dates run one
+    by one, the first date over ingest.max_bad_share gets its quarantine and report, nothing
+    curated, and stops the run: later dates are not written.
+
+    Raises:
+        IngestError: a date's input is missing or unreadable, or too many rows are bad.
+    """
+    dates = sorted(set(dates))
     paths = config.paths
-    events_in = lake.partition(paths.raw, "events", run_date)
+    folders = [lake.partition(paths.raw, "events", d) for d in dates]
+    empty = [f for f in folders if not lake.list_files(spark, f)]
+    if empty:
+        raise IngestError(f"no input files in {empty[0]}: check paths.raw and the run date")
     try:
-        raw_events = read_raw(spark, events_in, EVENT_INPUT, EVENT_REQUIRED, config.ingest.events_format)
-        raw_catalog, previous_catalog = read_catalog_input(spark, config, run_date)
+        raw_events = with_date(read_raw(spark, folders, EVENT_INPUT, EVENT_REQUIRED, config.ingest.events_format))
+        raw_catalog, targets, modes = catalog_inputs(spark, config, dates)
     except RawInputError as err:
         raise IngestError(str(err)) from None
-    result = transform(raw_events, raw_catalog, run_date, previous_catalog)
     # Labelled rows feed the counts and every write below: compute them once.
-    events, catalog = result.labelled_events.cache(), result.labelled_catalog.cache()
-
-    out = {
-        "events_quarantine": lake.quarantine(paths.lake, "events", run_date),
-        "catalog_quarantine": lake.quarantine(paths.lake, "catalog", run_date),
-        "events": lake.curated(paths.lake, "events", run_date),
-        "catalog": lake.curated(paths.lake, "catalog", run_date),
-        "report": lake.report(paths.lake, "ingest", run_date),
-    }
+    events = validate_events(raw_events, None).cache()
+    catalog = validate_catalog(raw_catalog, by=(TARGET,)).join(F.broadcast(targets), TARGET).withColumn(
+        NEW, F.col("dt").isNotNull() & (F.col("_since").isNull() | (F.col("dt") > F.col("_since")))).cache()
     limit = config.ingest.max_bad_share
-    report = {
-        "job": "ingest",
-        "run_date": run_date.isoformat(),
-        "input": {"events": events_in, "catalog": f"{paths.raw.rstrip('/')}/catalog/dt<={run_date}",
-                  "catalog_mode": "incremental" if previous_catalog is not None else "full replay"},
-        "output": out,
-        "max_bad_share": limit,
-    }
-    catalog_counts, items = count_by_reason(catalog, F.lit(True))
-    known = result.catalog.select("item_id", F.lit(True).alias("_known"))
-    event_counts, unknown = count_by_reason(events.join(F.broadcast(known), "item_id", "left"),
-                                            F.col("_known").isNull())
-    report["events"] = {**summary(event_counts, limit), "events_with_unknown_item": unknown}
-    report["catalog"] = {**summary(catalog_counts, limit), "items": items}
+    reports = count_reports(events, catalog, dates, limit)
+    failed_at = next((i for i, r in enumerate(reports) if r["status"] == "failed"), None)
+    written = dates if failed_at is None else dates[:failed_at + 1]
+    curated = dates if failed_at is None else dates[:failed_at]
+    for report, date in zip(reports, dates):
+        report["input"] = {"events": lake.partition(paths.raw, "events", date),
+                           "catalog": f"{paths.raw.rstrip('/')}/catalog/dt<={date}", "catalog_mode": modes[date]}
+        report["output"] = {
+            "events_quarantine": lake.quarantine(paths.lake, "events", date),
+            "catalog_quarantine": lake.quarantine(paths.lake, "catalog", date),
+            "events": lake.curated(paths.lake, "events", date),
+            "catalog": lake.curated(paths.lake, "catalog", date),
+            "report": lake.report(paths.lake, "ingest", date),
+        }
+    good = F.col(REASON).isNull()
+    bad_catalog = F.col(REASON).isNotNull() & (F.col(REASON) != SUPERSEDED) & F.col(NEW)
     # Quarantine first: it is what a user reads when the run fails.
-    for name, frame in (("events_quarantine", result.events_quarantine),
-                        ("catalog_quarantine", result.catalog_quarantine)):
-        frame.coalesce(1).sortWithinPartitions(REASON, "record").write.mode("overwrite").parquet(out[name])
-    failed = [name for name in ("events", "catalog") if report[name]["over_limit"]]
-    if not failed:
-        lake.write_partition(result.events, out["events"], config.ingest.output_files,
-                             ["user_id", "event_time", "event_id"])
-        lake.write_partition(result.catalog, out["catalog"], 1, ["item_id"])
-    report["status"] = "failed" if failed else "ok"
-    lake.write_json(spark, out["report"], report)
+    write_quarantine(spark, events.filter(~good).select(*QUARANTINE_SCHEMA.fieldNames(), "dt"),
+                     f"{paths.lake.rstrip('/')}/quarantine/events", written)
+    write_quarantine(spark, catalog.filter(bad_catalog)
+                     .select(*QUARANTINE_SCHEMA.fieldNames(), F.col(TARGET).alias("dt")),
+                     f"{paths.lake.rstrip('/')}/quarantine/catalog", written)
+    if curated:
+        keep = F.col("dt").isin(*[d.isoformat() for d in curated])
+        write_dates(spark, events.filter(good).select(*EVENTS_SCHEMA.fieldNames(), "dt").filter(keep),
+                    lake.curated(paths.lake, "events"), curated, config.ingest.output_files,
+                    ["user_id", "event_time", "event_id"])
+        write_dates(spark, catalog.filter(good).select(*CATALOG_SCHEMA.fieldNames(), F.col(TARGET).alias("dt"))
+                    .filter(keep), lake.curated(paths.lake, "catalog"), curated, 1, ["item_id"])
+    for report in reports[:len(written)]:
+        lake.write_json(spark, report["output"]["report"], report)
     events.unpersist()
     catalog.unpersist()
-    if failed:
+    for report in reports[:len(written)]:
+        log.info("ingest %s: %d events kept, %d quarantined", report["run_date"],
+                 report["events"]["rows_kept"], report["events"]["rows_quarantined"])
+    if failed_at is not None:
+        report = reports[failed_at]
         details = "; ".join(
             f"{name}: {report[name]['rows_quarantined']} of {report[name]['rows_in']} rows "
             f"({report[name]['bad_share']:.1%}) quarantined, by reason {report[name]['by_reason']}"
-            for name in failed)
+            for name in ("events", "catalog") if report[name]["over_limit"])
+        out = report["output"]
         raise IngestError(
-            f"ingest {run_date} failed: {details}; above ingest.max_bad_share={limit:.1%}. "
+            f"ingest {report['run_date']} failed: {details}; above ingest.max_bad_share={limit:.1%}. "
             f"Nothing was written to curated/. Inspect {out['events_quarantine']} and {out['report']}, "
             f"fix the input, or raise the limit (RECS_INGEST__MAX_BAD_SHARE).")
-    log.info("ingest %s: %d events kept, %d quarantined", run_date,
-             report["events"]["rows_kept"], report["events"]["rows_quarantined"])
-    return report
+    return reports
+
+
+TARGET = "_run_date"   # the run date a catalog row is resolved for
+NEW = "_new"           # the row is input of that date (not of an earlier date of the same pass)
+
+
+def with_date(raw: DataFrame) -> DataFrame:
+    """Raw rows with the `dt` of the partition they were read from."""
+    return raw.withColumn("dt", F.regexp_extract(SOURCE_FILE, r".*dt=(\d{4}-\d{2}-\d{2})", 1))
+
+
+def catalog_inputs(spark: SparkSession, config: Config, dates: list[dt.date]) -> tuple[DataFrame, DataFrame, dict]:
+    """Catalog rows to resolve for every date (column TARGET), the dates (TARGET, _since: the date before), and
+    each date's mode.
+
+    A date's rows are the earlier curated catalog (carried) and every raw partition up to it;
+    of those, a run of that date alone would have read as input only the partitions after
+    _since (NEW, set after validation): the only rows counted and quarantined for it.
+    """
+    raw, previous = read_catalog_input(spark, config, dates[-1])
+    carried = carried_rows(previous)
+    if carried is not None:
+        raw = raw.unionByName(carried)
+    since = [None, *[d.isoformat() for d in dates[:-1]]]
+    targets = spark.createDataFrame([(d.isoformat(), s) for d, s in zip(dates, since)],
+                                    f"{TARGET} string, _since string")
+    rows = raw.join(F.broadcast(targets.select(TARGET)), F.col("dt").isNull() | (F.col("dt") <= F.col(TARGET)))
+    first = "incremental" if previous is not None else "full replay"
+    modes = {d: first if i == 0 else "incremental" for i, d in enumerate(dates)}
+    return rows, targets, modes
+
+
+def carried_rows(previous: DataFrame | None) -> DataFrame | None:
+    """The earlier curated catalog as raw catalog rows (source_file PREVIOUS_CATALOG, dt null)."""
+    if previous is None:
+        return None
+    return previous.select(
+        *[F.col(c).cast("string") for c in CATALOG_INPUT],
+        F.lit(None).cast("string").alias("dt"),
+        F.lit(None).cast("string").alias(CORRUPT),
+        F.to_json(F.struct(*CATALOG_INPUT)).alias(RAW_RECORD),
+        F.lit(PREVIOUS_CATALOG).alias(SOURCE_FILE),
+    )
+
+
+def count_reports(events: DataFrame, catalog: DataFrame, dates: list[dt.date], limit: float) -> list[dict]:
+    """Each date's report without its paths: rows in, kept and quarantined by reason, events of unknown items."""
+    known = catalog.filter(F.col(REASON).isNull()).select(F.col(TARGET).alias("dt"), "item_id",
+                                                          F.lit(True).alias("_known"))
+    event_counts = counts_by_date(events.join(known, ["dt", "item_id"], "left"), "dt", F.lit(True),
+                                  F.col("_known").isNull())
+    catalog_counts = counts_by_date(catalog, TARGET, F.col(NEW), F.lit(True))
+    reports = []
+    for date in dates:
+        key = date.isoformat()
+        (e_counts, unknown), (c_counts, items) = event_counts.get(key, ({}, 0)), catalog_counts.get(key, ({}, 0))
+        report = {"job": "ingest", "run_date": key, "max_bad_share": limit,
+                  "events": {**summary(e_counts, limit), "events_with_unknown_item": unknown},
+                  "catalog": {**summary(c_counts, limit), "items": items}}
+        report["status"] = "failed" if report["events"]["over_limit"] or report["catalog"]["over_limit"] else "ok"
+        reports.append(report)
+    return reports
+
+
+def counts_by_date(labelled: DataFrame, date: str, counted: Column, flag: Column) -> dict[str, tuple[dict, int]]:
+    """Per date: input rows (where `counted`) per reason code (None for kept rows), and the kept rows for which
+    `flag` holds. One Spark job; dates x reasons rows reach the driver."""
+    found: dict[str, tuple[dict, int]] = {}
+    rows = labelled.groupBy(F.col(date).alias("_d"), REASON, counted.alias("_counted"), flag.alias("_flag")).count()
+    for row in rows.collect():
+        counts, flagged = found.get(row["_d"], ({}, 0))
+        flagged += row["count"] if row[REASON] is None and row["_flag"] else 0
+        if row["_counted"]:
+            counts[row[REASON]] = counts.get(row[REASON], 0) + row["count"]
+        found[row["_d"]] = (counts, flagged)
+    return found
+
+
+def write_dates(spark: SparkSession, rows: DataFrame, root: str, dates: list[dt.date], files: int,
+                sort_by: list[str]) -> None:
+    """Replace the `dt=` partitions of `dates` under `root` with `rows` (a `dt` column): at most `files` files per
+    date, hash-partitioned on sort_by[0] and sorted (lake.write_partition's layout, for every date in one job)."""
+    for date in dates:
+        lake.delete(spark, f"{root}/dt={date.isoformat()}")
+    (rows.repartition(files, sort_by[0]).sortWithinPartitions("dt", *sort_by)
+     .write.mode("append").partitionBy("dt").parquet(root))
+
+
+def write_quarantine(spark: SparkSession, rows: DataFrame, root: str, dates: list[dt.date]) -> None:
+    """Replace the quarantine partitions of `dates` (one file each, sorted by reason and record); a date without
+    rejected rows gets an empty one, so every date's quarantine can be read."""
+    for date in dates:
+        lake.delete(spark, f"{root}/dt={date.isoformat()}")
+    keep = F.col("dt").isin(*[d.isoformat() for d in dates])
+    (rows.filter(keep).repartition("dt").sortWithinPartitions("dt", REASON, "record")
+     .write.mode("append").partitionBy("dt").parquet(root))
+    missing = [d for d in dates if not lake.exists(spark, f"{root}/dt={d.isoformat()}")]
+    if missing:
+        template = f"{root}/_empty"
+        rows.drop("dt").limit(0).coalesce(1).write.mode("overwrite").parquet(template)
+        for date in missing:
+            lake.copy(spark, template, f"{root}/dt={date.isoformat()}")
+        lake.delete(spark, template)
 
 
 def read_validated(spark: SparkSession, config: Config, end: dt.date) -> tuple[DataFrame, DataFrame, dict]:

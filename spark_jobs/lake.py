@@ -107,6 +107,14 @@ def delete(spark, path: str) -> None:
         fs.delete(hpath, True)
 
 
+def copy(spark, source: str, target: str) -> None:
+    """Copy the folder or file `source` to `target` (same file system)."""
+    fs, src = _fs(spark, source)
+    _, dst = _fs(spark, target)
+    jvm = spark.sparkContext._jvm
+    jvm.org.apache.hadoop.fs.FileUtil.copy(fs, src, fs, dst, False, spark.sparkContext._jsc.hadoopConfiguration())
+
+
 def write_partition(df, path: str, files: int, sort_by: list[str]) -> None:
     """Overwrite one date partition with `df` as Parquet, laid out deterministically.
 

@@ -10,10 +10,13 @@ For run date D (spark_jobs/offline/ranked.py does the work):
    says passed: false, any earlier ranked output of D is removed, the quality_gate step
    (spark_jobs/quality_gate.py) fails the run, and the snapshot build refuses the date. With too
    little signal to decide, the run serves the ALS lists and says why.
-2. when the ranked lists won: the production ranker, trained on the ranking.label_days up to D,
-   saved with its feature list, parameters, importances and config digest;
+2. when the ranked lists won: the production ranker, trained on the gate ranker's label windows
+   plus the newest one (the ranking.label_days up to D, which overlaps the holdout), so only that
+   window's sources are fitted again; saved with its feature list, parameters, importances and
+   config digest. Without the gate it trains on the windows up to D;
 3. every user's final list (ranking.list_length) as of the end of D, with reason codes: the
-   ranker's, or the winning source's in its own order, through the same rules.
+   ranker's, or the winning source's in its own order (only that source is fitted), through
+   the same rules.
 With too little history for a holdout or a label window (a new shop), the job writes a report
 saying why it skipped and no lists: the snapshot then serves the ALS lists (spark_jobs/snapshot.py).
 
@@ -70,11 +73,16 @@ def holdout(events, catalog, config: Config, run_date: dt.date, discovery: bool)
     return split, found, days
 
 
-def run_gate(spark: SparkSession, config: Config, events, catalog, run_date: dt.date, discovery: bool) -> dict:
-    """Train without the holdout; score the ranked lists and every source's own lists on it; choose."""
+def run_gate(spark: SparkSession, config: Config, events, catalog, run_date: dt.date,
+             discovery: bool) -> tuple[dict, list[ranked.Window]]:
+    """Train without the holdout; score the ranked lists and every source's own lists on it; choose.
+
+    Returns the verdict and the gate ranker's label windows (the production ranker learns from them too).
+    """
     split, found, days = holdout(events, catalog, config, run_date, discovery)
     start = split.cutoff
-    model = ranked.train(spark, split.train_events, catalog, config, start, discovery)
+    windows = ranked.label_windows(spark, split.train_events, catalog, config, start, discovery)
+    model = ranked.fit(windows, config, start, discovery)
     frame = ranked.candidate_frame(spark, split, split.users, config, discovery)
     lists = {gate.RANKED: ranked.final_lists(spark, split, split.users, config, model, config.rerank, discovery,
                                              config.gate.k, frame=frame).cache()}
@@ -88,9 +96,9 @@ def run_gate(spark: SparkSession, config: Config, events, catalog, run_date: dt.
     published = verdict["published"]
     figures = None if published is None else (measured if published == gate.RANKED else by_source)[published]
     log.info("gate %s: %s", run_date, verdict["why"])
-    return {**verdict, "holdout": [start.isoformat(), run_date.isoformat()], "holdout_days": days,
+    return windows, {**verdict, "holdout": [start.isoformat(), run_date.isoformat()], "holdout_days": days,
             "signal": found, "k": config.gate.k, "measured": measured, "sources": by_source,
-            "published_figures": figures, "previous": previous}
+            "published_figures": figures, "previous": previous, "training": model.training}
 
 
 def release(spark: SparkSession, events) -> None:
@@ -120,10 +128,10 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
     report = {"job": JOB, "run_date": run_date.isoformat(), "output": out, "discovery": discovery,
               "gate": {"passed": True, "skipped": True}, "published": gate.RANKED}
     cutoff = run_date + dt.timedelta(days=1)
-    model = None
+    model, gate_windows = None, None
     try:
         if config.gate.enabled:
-            report["gate"] = run_gate(spark, config, events, catalog, run_date, discovery)
+            gate_windows, report["gate"] = run_gate(spark, config, events, catalog, run_date, discovery)
             release(spark, events)
             verdict = report["gate"]
             if verdict["inconclusive"]:
@@ -135,7 +143,10 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
                 spark.catalog.clearCache()
                 return report
             report["published"] = verdict["published"]
-        if report["published"] == gate.RANKED:
+        if report["published"] == gate.RANKED and gate_windows is not None:
+            newest = ranked.label_windows(spark, events, catalog, config, cutoff, discovery, newest_only=True)
+            model = ranked.fit(newest + gate_windows, config, cutoff, discovery)
+        elif report["published"] == gate.RANKED:
             model = ranked.train(spark, events, catalog, config, cutoff, discovery)
     except (EvaluationError, RankerError) as err:      # too little history or signal: the snapshot uses ALS lists
         log.warning("ranking %s skipped: %s", run_date, err)
@@ -153,7 +164,7 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
     else:
         log.warning("ranking %s: publishing %s's lists (%s)", run_date, report["published"], report["gate"]["why"])
         lake.delete(spark, out["ranker"])
-        frame = ranked.candidate_frame(spark, view, view.users, config, discovery)
+        frame = ranked.candidate_frame(spark, view, view.users, config, discovery, names=[report["published"]])
         lists = ranked.source_lists(spark, view, frame, report["published"], config, config.rerank,
                                     config.ranking.list_length)
     lake.write_partition(lists, out["ranked"], config.ranking.output_files, ["user_id", "rank"])

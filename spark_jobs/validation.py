@@ -69,8 +69,11 @@ def parse_flag(col: str, default: bool) -> Column:
             .when(word.isin(*FALSE_WORDS), False))
 
 
-def end_of_day(run_date: dt.date) -> Column:
-    """Midnight UTC after `run_date`: events at or after it are in the future of the run."""
+def end_of_day(run_date: dt.date | None) -> Column:
+    """Midnight UTC after `run_date` (None: after each row's `dt`): events at or after it are in the future of the
+    run."""
+    if run_date is None:
+        return F.to_timestamp(F.date_add(F.to_date("dt"), 1))
     return F.lit(dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time()))
 
 
@@ -82,12 +85,14 @@ def first_reason(rules: list[tuple[Column, str]]) -> Column:
     return expr
 
 
-def validate_events(raw: DataFrame, run_date: dt.date) -> DataFrame:
+def validate_events(raw: DataFrame, run_date: dt.date | None) -> DataFrame:
     """Label every raw event row: typed canonical columns plus `reason` (null when good).
 
     Args:
         raw: string columns of the canonical events plus _raw, _corrupt and source_file.
         run_date: the run's date; events at or after the next midnight UTC are rejected.
+            None: several run dates at once, each row's own in a `dt` column (kept in the
+            output); duplicates are then found within each date, as one run per date would.
 
     Returns:
         One row per input row: the columns of columns.EVENTS_SCHEMA (typed; meaningful
@@ -130,10 +135,12 @@ def validate_events(raw: DataFrame, run_date: dt.date) -> DataFrame:
         first_reason(rules).alias(REASON),
         F.col(RAW_RECORD).alias("record"),
         SOURCE_FILE,
+        *(["dt"] if run_date is None else []),
     )
     # The same event sent twice keeps one copy; which one is fixed by the row's text, not by
     # file order, so reruns agree. Only good rows compete: a bad copy never displaces a good one.
-    copies = Window.partitionBy(F.col(REASON).isNull(), "event_id").orderBy(
+    per_date = ["dt"] if run_date is None else []
+    copies = Window.partitionBy(*per_date, F.col(REASON).isNull(), "event_id").orderBy(
         F.sha2("record", 256), "record", SOURCE_FILE)
     duplicate = F.col(REASON).isNull() & (F.row_number().over(copies) > 1)
     return labelled.withColumn(REASON, F.when(duplicate, DUPLICATE_EVENT).otherwise(F.col(REASON)))
@@ -147,8 +154,11 @@ def _derived_event_id() -> Column:
     return F.concat(F.lit("d-"), F.substring(F.sha2(F.concat_ws("\u0001", *parts), 256), 1, 32))
 
 
-def validate_catalog(raw: DataFrame) -> DataFrame:
+def validate_catalog(raw: DataFrame, by: tuple[str, ...] = ()) -> DataFrame:
     """Label catalog rows (with a `dt` column, or `dt` = null for a previous curated catalog).
+
+    `by`: columns (kept in the output) that hold several catalogs resolved apart, e.g. the run
+    date each row is resolved for when several dates are ingested at once.
 
     Returns:
         One row per input row: the columns of columns.CATALOG_SCHEMA, `dt`, `reason`,
@@ -183,9 +193,10 @@ def validate_catalog(raw: DataFrame) -> DataFrame:
         first_reason(rules).alias(REASON),
         F.col(RAW_RECORD).alias("record"),
         SOURCE_FILE,
+        *by,
     )
     good = F.col(REASON).isNull()
-    versions = Window.partitionBy(good, "item_id")
+    versions = Window.partitionBy(*by, good, "item_id")
     latest = versions.orderBy(F.col("dt").desc_nulls_last(), F.sha2("record", 256), "record")
     rank = F.row_number().over(latest)
     top_dt = F.max(F.coalesce("dt", F.lit(""))).over(versions)

@@ -35,24 +35,26 @@ class Fitted:
         return self.context.view
 
 
-def fit(spark: SparkSession, view: Split, config: Config) -> Fitted:
-    """Fit every configured source on what is known at view.cutoff."""
+def fit(spark: SparkSession, view: Split, config: Config, names: list[str] | None = None) -> Fitted:
+    """Fit the configured sources (or only `names`, e.g. the one source a run publishes) on what is known at
+    view.cutoff."""
     context = sources.Context(spark, view, config, ranking=True)
-    return Fitted(context, {name: sources.get(name).fit(context) for name in config.ranking.sources})
+    return Fitted(context, {name: sources.get(name).fit(context) for name in names or config.ranking.sources})
 
 
 def merged(fitted: Fitted, users: DataFrame, exclude_seen: bool) -> DataFrame:
-    """One row per (user, item): <source>_score, <source>_rank, n_sources, source, anchor."""
+    """One row per (user, item): <source>_score, <source>_rank, n_sources, source, anchor (of the fitted sources)."""
     config = fitted.context.config
     n = config.ranking.candidates_per_source
+    names = [name for name in config.ranking.sources if name in fitted.models]
     lists = []
-    for name in config.ranking.sources:
+    for name in names:
         rows = sources.get(name).recommend(fitted.context, fitted.models[name], users, n, exclude_seen)
         if rows is not None:
             lists.append(rows.select(*LIST_COLUMNS, "anchor", F.lit(name).alias("source")))
     every = reduce(DataFrame.unionByName, lists)
     columns = []
-    for name in config.ranking.sources:
+    for name in names:
         mine = F.col("source") == name
         columns += [F.max(F.when(mine, F.col("score"))).cast("double").alias(f"{name}_score"),
                     F.min(F.when(mine, F.col("rank"))).cast("double").alias(f"{name}_rank")]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
@@ -75,6 +76,14 @@ def sample_users(users: DataFrame, limit: int, seed: int) -> DataFrame:
         .limit(limit).drop("_h")
 
 
+@dataclass
+class Window:
+    """One label window's training rows (user_id, item_id, label, *features) and its first and last day."""
+
+    dates: list[str]
+    rows: pd.DataFrame
+
+
 def window_rows(spark: SparkSession, events: DataFrame, catalog: DataFrame, config: Config, cutoff: dt.date,
                 discovery: bool, cache: dict):
     """Training rows (user_id, item_id, label, *features) of the label window ending the day before `cutoff`.
@@ -113,18 +122,19 @@ def window_rows(spark: SparkSession, events: DataFrame, catalog: DataFrame, conf
     return rows
 
 
-def train(spark: SparkSession, events: DataFrame, catalog: DataFrame, config: Config, cutoff: dt.date,
-          discovery: bool, cache: dict | None = None) -> ranker.Ranker:
-    """A ranker for lists made at `cutoff`, trained on the ranking.label_windows windows of
-    ranking.label_days before it (one query per user and window).
+def label_windows(spark: SparkSession, events: DataFrame, catalog: DataFrame, config: Config, cutoff: dt.date,
+                  discovery: bool, cache: dict | None = None, newest_only: bool = False) -> list[Window]:
+    """The training rows of the ranking.label_windows windows of ranking.label_days before `cutoff`
+    (more while under ranking.min_train_users, see the module doc), newest first; `newest_only`: the
+    window ending the day before `cutoff` alone.
 
     `cache` (any dict) keeps each label window's split and fitted sources for a second call
     with the same cutoff (the other mode).
     """
     settings = config.ranking
     cache = {} if cache is None else cache
-    parts, used, queries = [], [], 0
-    for n in range(max(settings.max_label_windows, settings.label_windows)):
+    found, queries = [], 0
+    for n in range(1 if newest_only else max(settings.max_label_windows, settings.label_windows)):
         if n >= settings.label_windows and queries >= settings.min_train_users:
             break
         end = cutoff - dt.timedelta(days=n * settings.label_days)
@@ -132,26 +142,38 @@ def train(spark: SparkSession, events: DataFrame, catalog: DataFrame, config: Co
         if rows is None and n >= settings.label_windows:
             break                                    # the history ends: no earlier window to add
         if rows is not None and not rows.empty:
-            parts.append(rows.assign(user_id=f"{n}|" + rows["user_id"]))
-            used.append([(end - dt.timedelta(days=settings.label_days)).isoformat(),
-                         (end - dt.timedelta(days=1)).isoformat()])
+            found.append(Window([(end - dt.timedelta(days=settings.label_days)).isoformat(),
+                                 (end - dt.timedelta(days=1)).isoformat()], rows))
             queries += rows["user_id"].nunique()
-    if parts and queries < settings.min_train_users:
+    if found and queries < settings.min_train_users and not newest_only:
         log.warning("ranker: %d user queries in %d label window(s), under ranking.min_train_users %d: the history "
-                    "holds no more", queries, len(parts), settings.min_train_users)
-    if not parts:
+                    "holds no more", queries, len(found), settings.min_train_users)
+    return found
+
+
+def fit(windows: list[Window], config: Config, cutoff: dt.date, discovery: bool) -> ranker.Ranker:
+    """A ranker on the rows of `windows` (one query per user and window)."""
+    if not windows:
         raise ranker.RankerError(f"no label window before {cutoff} has purchases to learn from: widen "
                                  "ranking.label_days or check the dates against the data")
-    rows = pd.concat(parts, ignore_index=True)
-    model = ranker.fit(rows, features.names(config), settings, config.seed, config_digest(config))
-    model.training.update(windows=used, discovery=discovery)
+    rows = pd.concat([w.rows.assign(user_id=f"{n}|" + w.rows["user_id"]) for n, w in enumerate(windows)],
+                     ignore_index=True)
+    model = ranker.fit(rows, features.names(config), config.ranking, config.seed, config_digest(config))
+    model.training.update(windows=[w.dates for w in windows], discovery=discovery)
     return model
 
 
+def train(spark: SparkSession, events: DataFrame, catalog: DataFrame, config: Config, cutoff: dt.date,
+          discovery: bool, cache: dict | None = None) -> ranker.Ranker:
+    """A ranker for lists made at `cutoff`, trained on the label windows before it (label_windows)."""
+    return fit(label_windows(spark, events, catalog, config, cutoff, discovery, cache), config, cutoff, discovery)
+
+
 def candidate_frame(spark: SparkSession, view: Split, users: DataFrame, config: Config, discovery: bool,
-                    fitted: candidates.Fitted | None = None) -> DataFrame:
-    """Every user's merged candidates with their features and item attributes, as of view.cutoff (checkpointed)."""
-    fitted = fitted or candidates.fit(spark, view, config)
+                    fitted: candidates.Fitted | None = None, names: list[str] | None = None) -> DataFrame:
+    """Every user's merged candidates with their features and item attributes, as of view.cutoff (checkpointed);
+    `names`: only these sources' candidates (the one source a run publishes)."""
+    fitted = fitted or candidates.fit(spark, view, config, names)
     merged = candidates.merged(fitted, users, discovery).localCheckpoint()
     return features.build(merged, view, fitted.context.recent, fitted.context.trending, config).localCheckpoint()
 

@@ -231,3 +231,61 @@ def test_catalog_latest_row_wins_across_days_and_bad_rows_are_quarantined(spark,
     assert replayed["input"]["catalog_mode"] == "full replay"
     again = {r.item_id: r for r in spark.read.parquet(replayed["output"]["catalog"]).collect()}
     assert again == catalog
+
+
+def three_days(config, day3_events=None):
+    """Raw input of three dates: a catalog update with bad and duplicate rows on day 2, none on day 3; an
+    event id sent on two dates (kept on both: duplicates are found within a date), a duplicate within day 2
+    and a timestamp after day 2 in day 2's file."""
+    days = [RUN - dt.timedelta(days=2), RUN - dt.timedelta(days=1), RUN]
+    stamp = [f"{d.isoformat()}T10:00:00Z" for d in days]
+    write_raw(config, [event(n, event_time=stamp[0]) for n in range(4)], run_date=days[0])
+    write_raw(config, [event(n, event_time=stamp[1]) for n in range(2, 8)] + [event(5, event_time=stamp[1]),
+                                                                               event(9, event_time=stamp[2])],
+              catalog=[{**CATALOG[0], "in_stock": "false", "price": 6.0}, {**CATALOG[0], "price": 7.0},
+                       {"item_id": "i9", "title": "New", "category": "Home > Mugs", "price": "1.5"},
+                       {"item_id": "i10", "price": -2}], run_date=days[1])
+    write_lines(lake_path(config.paths.raw, "events", days[2]),
+                day3_events or [event(n, event_time=stamp[2], item_id="i9") for n in range(3)])
+    return days
+
+
+def written(spark, config, report) -> dict:
+    """What one date's ingest left in the lake, without paths: report, curated rows, quarantined rows."""
+    out = {"report": {k: v for k, v in report.items() if k not in ("input", "output")},
+           "mode": report["input"]["catalog_mode"]}
+    for name in ("events", "catalog", "events_quarantine", "catalog_quarantine"):
+        path = report["output"][name]
+        rows = spark.read.parquet(path).drop("source_file").collect() if lake.exists(spark, path) else None
+        out[name] = None if rows is None else sorted(map(str, rows))
+    return out
+
+
+def test_several_dates_in_one_pass_write_what_one_run_per_date_writes(spark, make_config, tmp_path):
+    one_by_one = make_config(ingest__max_bad_share=0.9)
+    days = three_days(one_by_one)
+    expected = [written(spark, one_by_one, ingest.main(spark, one_by_one, d)) for d in days]
+    at_once = make_config(ingest__max_bad_share=0.9, paths__lake=str(tmp_path / "lake_at_once"))
+    reports = ingest.main_dates(spark, at_once, days)
+    assert [r["run_date"] for r in reports] == [d.isoformat() for d in days]
+    assert [written(spark, at_once, r) for r in reports] == expected
+    day2 = reports[1]
+    assert day2["events"]["by_reason"] == {"duplicate_event": 1, "future_timestamp": 1}
+    assert day2["catalog"]["by_reason"] == {"duplicate_item": 1, "negative_price": 1}
+    assert [r["input"]["catalog_mode"] for r in reports] == ["full replay", "incremental", "incremental"]
+    assert reports[2]["events"]["events_with_unknown_item"] == 0       # i9 arrived on day 2
+    assert len(lake.list_files(spark, day2["output"]["events"])) <= at_once.ingest.output_files
+
+
+def test_in_one_pass_the_first_date_over_the_limit_stops_the_run_like_one_run_per_date(spark, make_config):
+    config = make_config()
+    days = three_days(config, day3_events=[event(n, user_id=None) for n in range(3)])   # day 3: all bad
+    ingest.main(spark, config, days[0])
+    config = make_config(ingest__max_bad_share=0.6)     # day 2: 25% of events, 50% of catalog rows
+    with pytest.raises(ingest.IngestError, match=f"ingest {days[2]} failed: events: 3 of 3 rows"):
+        ingest.main_dates(spark, config, days[1:])
+    assert lake.exists(spark, lake.curated(config.paths.lake, "events", days[1]))
+    assert not lake.exists(spark, lake.curated(config.paths.lake, "events", days[2]))
+    assert spark.read.parquet(lake.quarantine(config.paths.lake, "events", days[2])).count() == 3
+    report = json.loads(open(lake.report(config.paths.lake, "ingest", days[2])).read())
+    assert report["status"] == "failed" and report["input"]["catalog_mode"] == "incremental"

@@ -63,6 +63,10 @@ def test_a_run_writes_ranked_lists_its_ranker_and_a_passing_gate(spark, lake_con
     saved = ranker.from_json(lake.read_json(spark, passed["output"]["ranker"]), config_digest(lake_config))
     assert saved.features == features.names(lake_config) and set(saved.importances) == set(saved.features)
     assert saved.training["positives"] > 0 and sum(saved.importances.values()) == pytest.approx(1.0, abs=1e-3)
+    # the production ranker learned from the gate ranker's label windows (fitted once) plus the newest one
+    newest = [(RUN_DATE - dt.timedelta(days=lake_config.ranking.label_days - 1)).isoformat(), RUN_DATE.isoformat()]
+    assert saved.training["windows"] == [newest, *gate_figures["training"]["windows"]]
+    assert saved.training["rows"] > gate_figures["training"]["rows"]
 
 
 def test_a_ranker_that_loses_to_a_source_publishes_that_source_labelled(spark, lake_config, passed, monkeypatch):
