@@ -9,7 +9,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export OPENBLAS_NUM_THREADS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: test-cluster spark-cluster prometheus-tools monitoring ab-demo venv demo test test-airflow-dags lint samples clean airflow eval eval-synthetic eval-sparse bench-models bench-snapshot bench-serve
+.PHONY: test-cluster spark-cluster prometheus-tools monitoring ab-demo venv demo test test-airflow-dags lint samples clean airflow eval eval-synthetic eval-sparse bench-models bench-snapshot bench-serve bench-chain
 
 venv: $(STAMP)
 
@@ -103,6 +103,11 @@ eval-sparse: $(STAMP)
 ## bench-models: implicit vs Spark MLlib ALS, and faiss IVF and HNSW vs exact search (prints ratios)
 bench-models: $(STAMP)
 	$(BIN)/python -m spark_jobs.bench_models
+
+## bench-chain: the whole nightly chain on generated shops of 1M, 4M and 16M events on the standalone cluster
+## (started here when none runs); per-step seconds, peak memory, var/bench-chain/results.json and chain.png
+bench-chain: $(STAMP)
+	$(BIN)/python -m spark_jobs.bench_chain --env standalone $(if $(SIZES),--sizes $(SIZES))
 
 ## bench-snapshot: 1M users x 100 items into RocksDB, SST bulk load vs plain puts, size, random reads
 bench-snapshot: $(STAMP)

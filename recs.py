@@ -56,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="the nightly chain on the committed samples: ingest, interactions, models, snapshot",
         description=f"For the environments {', '.join(DEMO_ENVS)} (the committed synthetic and Online Retail "
                     "samples): `recs run` for the last raw date (its ingest step takes every earlier date too), "
-                    "which builds, publishes and exports a snapshot; then serve the synthetic shop's snapshot "
-                    "(Ctrl-C stops).")
+                    "which builds, publishes and exports a snapshot. The synthetic shop's snapshot is served as "
+                    "soon as its chain ends, while the other samples' chains run (Ctrl-C stops).")
     demo.add_argument("--no-serve", action="store_true", help="stop after the pipeline instead of serving")
     demo.set_defaults(handler=run_demo)
     ab_demo = sub.add_parser(
@@ -88,27 +88,47 @@ def show_config(args, config) -> int:
 
 
 def run_demo(args, config) -> int:
+    """The chain on the first sample, then (unless --no-serve) its server, while the other samples run."""
     spark = get_spark(config.spark, "recs-demo")
-    for env in DEMO_ENVS:
-        env_config = check_config(load_config(env=env))
-        began = time.perf_counter()
-        last = lake.list_dates(spark, f"{env_config.paths.raw}/events")[-1]
-        print(f"== {env}: the nightly chain for {last} (raw {env_config.paths.raw})")
-        reports = chain.run_chain(spark, env_config, last)
-        ingest = next(r for r in reports if r.get("job") == "ingest")
-        ingested = [dt.date.fromisoformat(d) for d in ingest["also_ingested"]] + [last]
-        ingest_reports = [lake.read_json(spark, lake.report(env_config.paths.lake, "ingest", d)) for d in ingested]
-        print(job_commands.format_ingest_totals(env, ingest_reports))
-        by_job = {r.get("job"): r for r in reports}
-        print(f"  snapshot {by_job['publish']['live']} live under {env_config.paths.snapshots}; exported: "
-              f"{by_job['export'].get('url') or by_job['export'].get('skipped')}")
-        print(f"  lake: {env_config.paths.lake}  ({time.perf_counter() - began:.0f} s)\n")
-    spark.stop()
+    first, *others = DEMO_ENVS
+    demo_chain(spark, first)
     if args.no_serve:
+        for env in others:
+            demo_chain(spark, env)
+        spark.stop()
         return 0
-    served = load_config(env=DEMO_ENVS[0])
-    print("Try:\n" + "\n".join(f"  curl -s '{url}'" for url in serve_commands.example_urls(served)) + "\n")
-    return serve_commands.run_serve(argparse.Namespace(port=None), served)
+    served = load_config(env=first)
+    server = serve_commands.start_server(served, None)
+    try:
+        print("Try:\n" + "\n".join(f"  curl -s '{url}'" for url in serve_commands.example_urls(served)) + "\n",
+              flush=True)
+        for env in others:
+            print(f"Meanwhile, the chain on the {env} sample (served by `recs --env {env} serve` afterwards):")
+            demo_chain(spark, env)
+        spark.stop()
+        print(f"Still serving the {first} sample's snapshot; Ctrl-C stops.", flush=True)
+    except BaseException:
+        server.terminate()
+        server.wait()
+        raise
+    return serve_commands.wait_server(server)
+
+
+def demo_chain(spark, env: str) -> None:
+    """The whole nightly chain for the sample's last date, with its ingest totals and where it went."""
+    env_config = check_config(load_config(env=env))
+    began = time.perf_counter()
+    last = lake.list_dates(spark, f"{env_config.paths.raw}/events")[-1]
+    print(f"== {env}: the nightly chain for {last} (raw {env_config.paths.raw})")
+    reports = chain.run_chain(spark, env_config, last)
+    ingest = next(r for r in reports if r.get("job") == "ingest")
+    ingested = [dt.date.fromisoformat(d) for d in ingest["also_ingested"]] + [last]
+    ingest_reports = [lake.read_json(spark, lake.report(env_config.paths.lake, "ingest", d)) for d in ingested]
+    print(job_commands.format_ingest_totals(env, ingest_reports))
+    by_job = {r.get("job"): r for r in reports}
+    print(f"  snapshot {by_job['publish']['live']} live under {env_config.paths.snapshots}; exported: "
+          f"{by_job['export'].get('url') or by_job['export'].get('skipped')}")
+    print(f"  lake: {env_config.paths.lake}  ({time.perf_counter() - began:.0f} s)\n", flush=True)
 
 
 def run_ab_demo(args, config) -> int:

@@ -211,8 +211,10 @@ class AnnConfig(Section):
 
     top_n: int = Field(100, ge=1, description="candidates per user")
     exact_max_items: int = Field(1_000_000, ge=1, description="exact inner product up to here, large_index above")
-    large_index: Literal["ivf", "hnsw"] = Field("ivf", description="ivf: inverted lists scanned exactly (good "
-                                                "recall on ALS factors); hnsw: a graph (fast, poor recall there)")
+    large_index: Literal["pruned", "ivf", "hnsw"] = Field(
+        "pruned", description="pruned: exact, the largest-norm items scanned first (models/ann.py NormPruned); "
+        "ivf: inverted lists (about half the exact top 100 on ALS factors); hnsw: a graph (fast, poor recall there)")
+    prune_share: float = Field(0.05, gt=0, le=1, description="pruned: the share of items, by norm, scanned first")
     ivf_lists: int | None = Field(None, ge=1, description="k-means cells; default 4 * sqrt(items)")
     ivf_probe: int = Field(64, ge=1, description="cells scanned per query")
     hnsw_m: int = Field(32, ge=4)
@@ -413,6 +415,21 @@ class AbDemoConfig(Section):
                                                   "trending": VariantConfig(share=0.5, home_list="trending:all")}))
 
 
+class BenchChainConfig(Section):
+    """`make bench-chain` (spark_jobs/bench_chain.py): the whole nightly chain on generated shops of growing size."""
+
+    sizes: list[int] = Field([1_000_000, 4_000_000, 16_000_000], description="events per generated shop")
+    days: int = Field(30, ge=2, description="days of history; the chain runs for the last one")
+    events_per_user_day: float = Field(1.2, gt=0, description="what the generator makes per user and day at its "
+                                       "default sessions_per_day: users = events / (days x this)")
+    items_per_user: float = Field(0.15, gt=0, description="items = users x this (the catalog grows with the shop)")
+    folder: str = Field("var/bench-chain", description="shops, lakes, snapshots and the results")
+    sample_seconds: float = Field(0.5, gt=0, description="how often process memory is sampled")
+    cluster_workers: int = Field(2, ge=1, description="workers of the standalone cluster started for the run "
+                                 "(when the configured master is spark://127.0.0.1:7077 and none answers)")
+    worker_memory: str = "3g"
+
+
 class AirflowConfig(Section):
     """The nightly DAG (dags/recs_nightly.py) and `make airflow`."""
 
@@ -481,6 +498,7 @@ class Config(Section):
     airflow: AirflowConfig = Field(default_factory=AirflowConfig)
     experiment_report: ExperimentReportConfig = Field(default_factory=ExperimentReportConfig)
     ab_demo: AbDemoConfig = Field(default_factory=AbDemoConfig)
+    bench_chain: BenchChainConfig = Field(default_factory=BenchChainConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
 
     @model_validator(mode="after")

@@ -67,10 +67,19 @@ def example_urls(config) -> list[str]:
 
 
 def run_serve(args, config) -> int:
-    argv, env = gunicorn_command(config, args.port)
+    return wait_server(start_server(config, args.port))
+
+
+def start_server(config, port: int | None) -> subprocess.Popen:
+    """gunicorn serving config.paths.snapshots, started in the background (its address printed)."""
+    argv, env = gunicorn_command(config, port)
     address = f"http://{env['RECS_SERVE__HOST']}:{env['RECS_SERVE__PORT']}"
     print(f"serving {config.paths.snapshots} at {address}  (Ctrl-C stops)", flush=True)
-    server = subprocess.Popen(argv, env=env)
+    return subprocess.Popen(argv, env=env)
+
+
+def wait_server(server: subprocess.Popen) -> int:
+    """Wait for gunicorn to end; a SIGTERM to this process or Ctrl-C stops it first."""
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: server.terminate())   # a `kill` stops gunicorn too
     try:
         return server.wait()

@@ -13,7 +13,9 @@ Every evaluated user counts, also with an empty or short list (their hits are 0)
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, Window
+from collections.abc import Callable
+
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 METRICS = ("precision", "recall", "ndcg", "hit_rate", "map", "coverage", "diversity", "novelty")
@@ -92,16 +94,34 @@ def _diversity(top: DataFrame, categories: DataFrame) -> DataFrame:
 
 def summarize(users: DataFrame, recs: DataFrame, k: int, n_train_items: int) -> dict:
     """Averages of per_user() over users, plus catalog coverage of the top-K lists; two Spark jobs."""
-    means = users.agg(
+    empty = {"users": 0, **{m: None for m in ("precision", "recall", "ndcg", "hit_rate", "map", "diversity",
+                                              "novelty")}, "coverage": 0.0}
+    return summarize_groups(users, recs, k, n_train_items, lambda user_id: F.lit("")).get("", empty)
+
+
+def summarize_groups(users: DataFrame, recs: DataFrame, k: int, n_train_items: int,
+                     group: Callable[[Column], Column]) -> dict[str, dict]:
+    """summarize() for each group of users at once (`group`: user_id column -> the group's name); two Spark jobs.
+
+    For scoring several lists in one pass: each list's users keyed as (list, user) ids.
+    """
+    means = users.groupBy(group(F.col("user_id")).alias("_group")).agg(
         F.count(F.lit(1)).alias("users"),
         *[F.avg(m).alias(m) for m in ("precision", "recall", "ndcg", "hit_rate", "map", "diversity", "novelty")],
-    ).first().asDict()
+    ).collect()
     in_order = Window.partitionBy("user_id").orderBy("rank", "item_id")
     listed = (recs.join(users.select("user_id"), "user_id")
               .withColumn("_pos", F.row_number().over(in_order)).filter(F.col("_pos") <= k)
-              .select("item_id").distinct().count())
-    means["coverage"] = listed / n_train_items if n_train_items else 0.0
-    return {key: (round(value, 6) if isinstance(value, float) else value) for key, value in means.items()}
+              .select(group(F.col("user_id")).alias("_group"), "item_id").distinct()
+              .groupBy("_group").count().collect())
+    covered = {row["_group"]: row["count"] for row in listed}
+    found = {}
+    for row in means:
+        values = {key: value for key, value in row.asDict().items() if key != "_group"}
+        values["coverage"] = covered.get(row["_group"], 0) / n_train_items if n_train_items else 0.0
+        found[row["_group"]] = {key: (round(value, 6) if isinstance(value, float) else value)
+                                for key, value in values.items()}
+    return found
 
 
 def list_quality(recs: DataFrame, catalog: DataFrame, k: int) -> dict:

@@ -23,7 +23,6 @@ from pyspark.sql import functions as F
 from conf import Config
 from conf.schema import GateConfig
 from models import metrics
-from models.topn import LIST_COLUMNS
 from spark_jobs.offline import evaluation, sources
 from spark_jobs.offline.sources import RANKED
 from spark_jobs.offline.split import Split
@@ -35,10 +34,8 @@ class GateError(RuntimeError):
 
 def signal(split: Split, discovery: bool) -> dict:
     """Holdout users and relevant (user, item) pairs the gate would judge on."""
-    relevant = split.relevant
-    if discovery:
-        relevant = relevant.join(split.train.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
-    row = relevant.agg(F.count(F.lit(1)).alias("positives"), F.countDistinct("user_id").alias("users")).first()
+    row = evaluation.relevant_set(split, discovery).agg(
+        F.count(F.lit(1)).alias("positives"), F.countDistinct("user_id").alias("users")).first()
     return {"positives": int(row["positives"]), "users": int(row["users"])}
 
 
@@ -58,11 +55,11 @@ def measure(spark: SparkSession, split: Split, lists: dict[str, DataFrame], conf
     context = sources.Context(spark, split, config, ranking=False)
     baselines = evaluation.source_lists(context, config.gate.baselines, k, discovery)
 
-    def score(rows: DataFrame) -> dict:
-        return evaluation.score_lists(rows.select(*LIST_COLUMNS), split, [k], discovery, categories, novelty)[k]
-
-    measured = {RANKED: score(lists[RANKED]), **{name: score(rows) for name, rows in baselines.items()}}
-    by_source = {name: score(rows) for name, rows in lists.items() if name != RANKED}
+    named = {**{f"source:{name}": rows for name, rows in lists.items() if name != RANKED},
+             RANKED: lists[RANKED], **{f"baseline:{name}": rows for name, rows in baselines.items()}}
+    scored = evaluation.score_many(spark, named, split, k, discovery, categories, novelty)
+    measured = {RANKED: scored[RANKED], **{name: scored[f"baseline:{name}"] for name in baselines}}
+    by_source = {name: scored[f"source:{name}"] for name in lists if name != RANKED}
     return measured, by_source
 
 

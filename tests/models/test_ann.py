@@ -25,8 +25,37 @@ def test_hnsw_above_the_exact_limit_recalls_the_exact_neighbours(make_config):
     np.testing.assert_array_equal(truth[:, 0], np.argmax(queries @ items.T, axis=1))
 
 
+def test_norm_pruned_search_is_exact_and_scans_everything_only_where_the_bound_fails(make_config):
+    settings = make_config(ann__exact_max_items=100, ann__large_index="pruned", ann__prune_share=0.05).ann
+    # skewed norms like ALS item factors (median 0.04, max 38): a few long vectors, most short
+    directions = RNG.normal(size=(4000, 16))
+    lengths = np.where(RNG.random(4000) < 0.03, RNG.uniform(5, 40, 4000), RNG.uniform(0.01, 0.5, 4000))
+    items = (directions / np.linalg.norm(directions, axis=1, keepdims=True) * lengths[:, None]).astype(np.float32)
+    queries = RNG.normal(size=(300, 16)).astype(np.float32)
+    index = ann.deserialize(ann.serialize(ann.build_index(items, settings)))     # as the executors get it
+    assert isinstance(index, ann.NormPruned) and len(index.positions) == 200
+    scores, found = ann.search(index, queries, 20)
+    truth_scores, truth = ann.search(ann.build_index(items, make_config().ann), queries, 20)
+    np.testing.assert_array_equal(found, truth)
+    np.testing.assert_allclose(scores, truth_scores, rtol=1e-5)
+    assert index.searched_all < len(queries) // 2              # most queries answered from the head alone
+    # equal norms: the bound never holds, every query is searched over every item, still exact
+    flat = items / np.linalg.norm(items, axis=1, keepdims=True)
+    index = ann.build_index(flat, settings)
+    _, found = ann.search(index, queries, 20)
+    np.testing.assert_array_equal(found, ann.search(ann.build_index(flat, make_config().ann), queries, 20)[1])
+    assert index.searched_all == len(queries)
+
+
+def test_a_flat_index_survives_the_broadcast_bytes(make_config):
+    items = RNG.normal(size=(50, 8)).astype(np.float32)
+    index = ann.deserialize(ann.serialize(ann.build_index(items, make_config().ann)))
+    assert index.ntotal == 50 and ann.search(index, items[:1], 1)[1][0, 0] == np.argmax(items @ items[0])
+
+
 def test_ivf_above_the_exact_limit_recalls_the_exact_neighbours(make_config):
-    settings = make_config(ann__exact_max_items=100, ann__ivf_lists=16, ann__ivf_probe=8).ann
+    settings = make_config(ann__exact_max_items=100, ann__large_index="ivf", ann__ivf_lists=16,
+                           ann__ivf_probe=8).ann
     items = RNG.normal(size=(3000, 16)).astype(np.float32) * RNG.gamma(1.0, 1.0, size=(3000, 1)).astype(np.float32)
     queries = RNG.normal(size=(200, 16)).astype(np.float32)
     index = ann.build_index(items, settings)
