@@ -210,7 +210,8 @@ class AnnConfig(Section):
     """faiss retrieval over item factors for every user."""
 
     top_n: int = Field(100, ge=1, description="candidates per user")
-    exact_max_items: int = Field(1_000_000, ge=1, description="exact inner product up to here, large_index above")
+    exact_max_items: int = Field(100_000, ge=1, description="a flat exact inner-product scan up to here, "
+                                 "large_index above")
     large_index: Literal["pruned", "ivf", "hnsw"] = Field(
         "pruned", description="pruned: exact, the largest-norm items scanned first (models/ann.py NormPruned); "
         "ivf: inverted lists (about half the exact top 100 on ALS factors); hnsw: a graph (fast, poor recall there)")
