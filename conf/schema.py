@@ -424,7 +424,9 @@ class BenchChainConfig(Section):
     events_per_user_day: float = Field(1.2, gt=0, description="what the generator makes per user and day at its "
                                        "default sessions_per_day: users = events / (days x this)")
     items_per_user: float = Field(0.15, gt=0, description="items = users x this (the catalog grows with the shop)")
-    folder: str = Field("var/bench-chain", description="shops, lakes, snapshots and the results")
+    folder: str = Field("var/bench-chain", description="the generated shops, their lakes and snapshots")
+    results: str = Field("data_samples/bench_chain", description="results.json/.csv and chain.png (committed: "
+                         "the README's figures)")
     sample_seconds: float = Field(0.5, gt=0, description="how often process memory is sampled")
     cluster_workers: int = Field(2, ge=1, description="workers of the standalone cluster started for the run "
                                  "(when the configured master is spark://127.0.0.1:7077 and none answers)")

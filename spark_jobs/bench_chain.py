@@ -8,10 +8,10 @@ started here, and stopped afterwards, when none answers). Measured per step: wal
 per second; for the run: the peak resident memory of the driver (the recs process and its JVM) and of
 each executor JVM (with its Python workers), sampled every bench_chain.sample_seconds.
 
-Results are merged into {folder}/results.json (one entry per size, so sizes can be run apart) and
-written again as results.csv and chain.png (seconds per step against events, log-log); a Markdown
-table with seconds per million events, and their growth from the smallest to the largest size, is
-printed for the README.
+Results are merged into {results}/results.json (one entry per size, so sizes can be run apart; the
+committed ones are the README's) and written again as results.csv and chain.png (seconds per step
+against events, log-log); a Markdown table with seconds per million events, and their growth from
+the smallest to the largest size, is printed for the README.
 
     python -m spark_jobs.bench_chain [--env standalone] [--sizes 1000000 4000000]
 """
@@ -231,9 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(env=args.env)
     settings = config.bench_chain
     folder = (PROJECT_ROOT / settings.folder).resolve()
+    results_dir = (PROJECT_ROOT / settings.results).resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    known = {r["events"]: r for r in json.loads((folder / "results.json").read_text())} \
-        if (folder / "results.json").is_file() else {}
+    results_dir.mkdir(parents=True, exist_ok=True)
+    known = {r["events"]: r for r in json.loads((results_dir / "results.json").read_text())} \
+        if (results_dir / "results.json").is_file() else {}
     started = []
     if cluster_needed(config):
         started = cluster_local.start(settings.cluster_workers, 1, settings.worker_memory, PROJECT_ROOT / "var")
@@ -244,13 +246,13 @@ def main(argv: list[str] | None = None) -> int:
         for events in args.sizes or settings.sizes:
             raw = generate(events, config, folder)
             known[events] = run_chain(args.env, events, config, raw, folder)
-            save(sorted(known.values(), key=lambda r: r["events"]), folder)
+            save(sorted(known.values(), key=lambda r: r["events"]), results_dir)
     finally:
         if started:
             cluster_local.stop(started)
     results = sorted(known.values(), key=lambda r: r["events"])
-    print(f"\n{markdown(results)}\n\nresults: {folder / 'results.json'}, {folder / 'results.csv'}, "
-          f"plot: {folder / 'chain.png'}")
+    print(f"\n{markdown(results)}\n\nresults: {results_dir / 'results.json'}, {results_dir / 'results.csv'}, "
+          f"plot: {results_dir / 'chain.png'}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Ingest one run date: validate raw events and catalog, dedupe, write curated and quarantine.
+"""Ingest run dates: validate raw events and catalog, dedupe, write curated and quarantine (several dates in one pass).
 
 Reads  {raw}/events/dt=D/ and the catalog: the latest earlier {lake}/curated/catalog/dt=P/
        updated with {raw}/catalog/dt in (P, D], or, without one, every {raw}/catalog/dt<=D/

@@ -50,7 +50,8 @@ STEPS: tuple[Step, ...] = (
     Step("ingest", ("has_input",), True, "input",
          "Validate the run date's raw events and the catalog as of that date; quarantine bad rows with a "
          "reason; write `curated/events|catalog/dt=D`. Also ingests earlier raw dates of the lookback window "
-         "that have no curated partition yet (a first run, a gap). Fails when the quarantined share passes "
+         "that have no curated partition yet (a first run, a gap), all in one Spark pass, each date with its own "
+         "outputs, quarantine and report. Fails when the quarantined share passes "
          "`ingest.max_bad_share`."),
     Step("interactions", ("ingest",), True, "input",
          "Per (user, item) weights, decayed from the end of the run date over the lookback window."),
