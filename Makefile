@@ -105,7 +105,7 @@ bench-models: $(STAMP)
 	$(BIN)/python -m spark_jobs.bench_models
 
 ## bench-chain: the whole nightly chain on generated shops of 1M, 4M and 16M events on the standalone cluster
-## (started here when none runs); per-step seconds, peak memory, var/bench-chain/results.json and chain.png
+## (started here when none runs); per-step seconds, peak memory, data_samples/bench_chain/results.json, chain.png
 bench-chain: $(STAMP)
 	$(BIN)/python -m spark_jobs.bench_chain --env standalone $(if $(SIZES),--sizes $(SIZES))
 

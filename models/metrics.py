@@ -19,6 +19,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 METRICS = ("precision", "recall", "ndcg", "hit_rate", "map", "coverage", "diversity", "novelty")
+AVERAGED = tuple(m for m in METRICS if m != "coverage")     # means over users; coverage is over the lists
 
 
 def ideal_dcg(n_hits: F.Column) -> F.Column:
@@ -94,8 +95,7 @@ def _diversity(top: DataFrame, categories: DataFrame) -> DataFrame:
 
 def summarize(users: DataFrame, recs: DataFrame, k: int, n_train_items: int) -> dict:
     """Averages of per_user() over users, plus catalog coverage of the top-K lists; two Spark jobs."""
-    empty = {"users": 0, **{m: None for m in ("precision", "recall", "ndcg", "hit_rate", "map", "diversity",
-                                              "novelty")}, "coverage": 0.0}
+    empty = {"users": 0, **{m: None for m in AVERAGED}, "coverage": 0.0}
     return summarize_groups(users, recs, k, n_train_items, lambda user_id: F.lit("")).get("", empty)
 
 
@@ -107,7 +107,7 @@ def summarize_groups(users: DataFrame, recs: DataFrame, k: int, n_train_items: i
     """
     means = users.groupBy(group(F.col("user_id")).alias("_group")).agg(
         F.count(F.lit(1)).alias("users"),
-        *[F.avg(m).alias(m) for m in ("precision", "recall", "ndcg", "hit_rate", "map", "diversity", "novelty")],
+        *[F.avg(m).alias(m) for m in AVERAGED],
     ).collect()
     in_order = Window.partitionBy("user_id").orderBy("rank", "item_id")
     listed = (recs.join(users.select("user_id"), "user_id")

@@ -23,6 +23,7 @@ import csv
 import datetime as dt
 import json
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -148,7 +149,7 @@ def run_chain(env: str, events: int, config: Config, raw: Path, folder: Path) ->
     users, items = shop_size(events, config)
     base = folder / f"shop-{events}"
     for name in ("lake", "snapshots", "s3", "logs"):
-        subprocess.run(["rm", "-rf", str(base / name)], check=True)
+        shutil.rmtree(base / name, ignore_errors=True)
     last = config.generator.start_date + dt.timedelta(days=config.bench_chain.days - 1)
     overrides = {"paths.raw": raw, "paths.lake": base / "lake", "paths.snapshots": base / "snapshots",
                  "paths.logs_raw": base / "logs", "s3.local_dir": base / "s3"}

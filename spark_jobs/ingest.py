@@ -200,17 +200,15 @@ def main_dates(spark: SparkSession, config: Config, dates: list[dt.date]) -> lis
                      .select(*QUARANTINE_SCHEMA.fieldNames(), F.col(TARGET).alias("dt")),
                      f"{paths.lake.rstrip('/')}/quarantine/catalog", written)
     if curated:
-        keep = F.col("dt").isin(*[d.isoformat() for d in curated])
-        write_dates(spark, events.filter(good).select(*EVENTS_SCHEMA.fieldNames(), "dt").filter(keep),
+        write_dates(spark, events.filter(good).select(*EVENTS_SCHEMA.fieldNames(), "dt"),
                     lake.curated(paths.lake, "events"), curated, config.ingest.output_files,
                     ["user_id", "event_time", "event_id"])
-        write_dates(spark, catalog.filter(good).select(*CATALOG_SCHEMA.fieldNames(), F.col(TARGET).alias("dt"))
-                    .filter(keep), lake.curated(paths.lake, "catalog"), curated, 1, ["item_id"])
-    for report in reports[:len(written)]:
-        lake.write_json(spark, report["output"]["report"], report)
+        write_dates(spark, catalog.filter(good).select(*CATALOG_SCHEMA.fieldNames(), F.col(TARGET).alias("dt")),
+                    lake.curated(paths.lake, "catalog"), curated, 1, ["item_id"])
     events.unpersist()
     catalog.unpersist()
     for report in reports[:len(written)]:
+        lake.write_json(spark, report["output"]["report"], report)
         log.info("ingest %s: %d events kept, %d quarantined", report["run_date"],
                  report["events"]["rows_kept"], report["events"]["rows_quarantined"])
     if failed_at is not None:
@@ -305,22 +303,20 @@ def counts_by_date(labelled: DataFrame, date: str, counted: Column, flag: Column
 
 def write_dates(spark: SparkSession, rows: DataFrame, root: str, dates: list[dt.date], files: int,
                 sort_by: list[str]) -> None:
-    """Replace the `dt=` partitions of `dates` under `root` with `rows` (a `dt` column): at most `files` files per
-    date, hash-partitioned on sort_by[0] and sorted (lake.write_partition's layout, for every date in one job)."""
+    """Replace the `dt=` partitions of `dates` under `root` with those of `rows` (a `dt` column): at most `files`
+    files per date, hash-partitioned on sort_by[0] and sorted (lake.write_partition's layout, every date in one
+    job)."""
     for date in dates:
         lake.delete(spark, f"{root}/dt={date.isoformat()}")
-    (rows.repartition(files, sort_by[0]).sortWithinPartitions("dt", *sort_by)
+    (rows.filter(F.col("dt").isin(*[d.isoformat() for d in dates]))
+     .repartition(files, sort_by[0]).sortWithinPartitions("dt", *sort_by)
      .write.mode("append").partitionBy("dt").parquet(root))
 
 
 def write_quarantine(spark: SparkSession, rows: DataFrame, root: str, dates: list[dt.date]) -> None:
     """Replace the quarantine partitions of `dates` (one file each, sorted by reason and record); a date without
     rejected rows gets an empty one, so every date's quarantine can be read."""
-    for date in dates:
-        lake.delete(spark, f"{root}/dt={date.isoformat()}")
-    keep = F.col("dt").isin(*[d.isoformat() for d in dates])
-    (rows.filter(keep).repartition("dt").sortWithinPartitions("dt", REASON, "record")
-     .write.mode("append").partitionBy("dt").parquet(root))
+    write_dates(spark, rows, root, dates, 1, [REASON, "record"])
     missing = [d for d in dates if not lake.exists(spark, f"{root}/dt={d.isoformat()}")]
     if missing:
         template = f"{root}/_empty"
