@@ -236,6 +236,9 @@ class EvalConfig(Section):
     sources: list[str] = Field(default_factory=lambda: [
         "popular_all_time", "popular_recent", "buy_again", "item_knn", "content", "als_implicit", "als_spark",
         "ease"])
+    served_url: str = Field("http://127.0.0.1:8000", description="`recs eval-served`: the lookup server to ask")
+    served_timeout_seconds: float = Field(10.0, gt=0, description="per request")
+    served_concurrency: int = Field(8, ge=1, le=64, description="requests in flight per Spark task")
 
 
 class RerankConfig(Section):

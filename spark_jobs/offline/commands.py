@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from pyspark.sql import functions as F
 
 from conf.loader import PROJECT_ROOT
 from spark_jobs import ingest, lake
-from spark_jobs.offline import cart_eval, evaluation, ranker_search, report
+from spark_jobs.offline import cart_eval, evaluation, ranker_search, report, served_eval
 from spark_jobs.offline.als_search import search
 from spark_jobs.offline.sources import RANKED
 from spark_jobs.offline.split import EvaluationError, temporal_split
@@ -36,6 +37,21 @@ def register(sub) -> None:
     cart.add_argument("--no-cart", action="store_true", help="skip the cart-completion protocol")
     ev.add_argument("--out", type=Path, help="report folder (default var/reports/eval/<env>-<cutoff>)")
     ev.set_defaults(handler=run_eval)
+
+    served = sub.add_parser(
+        "eval-served", help="score what a running lookup server answers on a temporal split's test window",
+        description="Ask the lookup server at --url for every evaluated user's home list, as a shop's page would, "
+                    "and score the answers against what users bought from --cutoff to --end. The server must "
+                    "serve a snapshot of a run before the cutoff. Prints a table; writes results.json to --out.")
+    served.add_argument("--url", help="the lookup server (default: eval.served_url)")
+    served.add_argument("--cutoff", type=dt.date.fromisoformat, help="first test date (default: eval.cutoff)")
+    served.add_argument("--end", type=dt.date.fromisoformat, help="last test date (default: eval.end)")
+    served.add_argument("--input", choices=["raw", "lake"], default="raw",
+                        help="raw: validate {raw} on the fly (no ingest needed); lake: curated events")
+    served.add_argument("--mode", choices=[*evaluation.MODES, "both"], default="both",
+                        help="discovery: the users' earlier purchases are not relevant; repeats: they are")
+    served.add_argument("--out", type=Path, help="report folder (default var/reports/eval-served/<env>-<cutoff>)")
+    served.set_defaults(handler=run_eval_served)
 
 
 def run_eval(args, config) -> int:
@@ -69,6 +85,31 @@ def run_eval(args, config) -> int:
     if results.get("cart"):
         print(report.cart_table(results["cart"]))
     print(f"\nreport: {paths['markdown']}  results: {paths['json']}")
+    return 0
+
+
+def run_eval_served(args, config) -> int:
+    cutoff, end = args.cutoff or config.eval.cutoff, args.end or config.eval.end
+    if cutoff is None or end is None:
+        raise EvaluationError("no split: pass --cutoff and --end, or set eval.cutoff and eval.end")
+    spark = get_spark(config.spark, "recs-eval-served")
+    events, catalog, _ = load_input(spark, config, end, args.input)
+    split = temporal_split(events, catalog, config, cutoff, end)
+    modes = evaluation.MODES if args.mode == "both" else {args.mode: evaluation.MODES[args.mode]}
+    found = {mode: served_eval.evaluate(spark, split, args.url or config.eval.served_url, sorted(config.eval.ks),
+                                        discovery, config.eval.served_timeout_seconds,
+                                        config.eval.served_concurrency) for mode, discovery in modes.items()}
+    out = args.out or PROJECT_ROOT / "var" / "reports" / "eval-served" / f"{config.env}-{cutoff}"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(found, indent=2, default=str))
+    first = next(iter(found.values()))
+    print(f"snapshot {first['snapshot']} (run {first['snapshot_run_date']}) at {first['url']}, "
+          f"test {cutoff}..{end}")
+    print(report.markdown_tables({"ks": sorted(config.eval.ks),
+                                  "results": {mode: {"served": r["figures"]} for mode, r in found.items()}}))
+    for mode, r in found.items():
+        print(f"{mode}: answers by source (users): {r['answer_sources']}")
+    print(f"\nresults: {out / 'results.json'}")
     return 0
 
 
