@@ -69,7 +69,7 @@ def run_eval(args, config) -> int:
         if args.search or config.als.search.enabled:
             config.als, tuned = search(spark, split, config, print)
         if RANKED in sources and (args.search or config.ranking.search.enabled):
-            config.ranking, ranker_tuned = ranker_search.search(spark, split, config, print)
+            config, ranker_tuned = ranker_search.search(spark, split, config, print)
             spark.catalog.clearCache()          # the search's windows and frames; the split is cached again
             for frame in (events, split.train_events, split.train, split.users, split.relevant):
                 frame.cache()
@@ -77,7 +77,7 @@ def run_eval(args, config) -> int:
         results.update(als_search=tuned, ranker_search=ranker_tuned)
     if not args.no_cart:
         results["cart"] = cart_eval.evaluate(spark, events, catalog, config, cutoff, end)
-    results.update(env=config.env, input=loaded, als=config.als.model_dump(),
+    results.update(env=config.env, input=loaded, als=config.als.model_dump(), rerank=config.rerank.model_dump(),
                    ease=config.ease.model_dump(), total_seconds=round(time.perf_counter() - began, 1))
     out = args.out or PROJECT_ROOT / "var" / "reports" / "eval" / f"{config.env}-{cutoff}"
     paths = report.write(results, out)

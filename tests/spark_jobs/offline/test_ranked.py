@@ -126,13 +126,21 @@ def test_ranker_search_picks_its_settings_on_a_validation_window_before_the_cuto
     config, events, catalog = sample
     config = config.model_copy(deep=True)
     config.ranking.sources, config.ranking.label_days = ["buy_again", "popular_recent"], 3
-    config.ranking.search.grid, config.ranking.search.validation_days = [{}, {"max_depth": 1, "n_estimators": 2}], 3
+    grid = [{}, {"max_depth": 1, "n_estimators": 2}, {"rerank.max_per_category": 1, "rerank.window": 20}]
+    config.ranking.search.grid, config.ranking.search.validation_days = grid, 3
     split = temporal_split(events, catalog, config, dt.date(2026, 11, 12), dt.date(2026, 11, 14))
     printed = []
     settings, tuned = ranker_search.search(spark, split, config, printed.append)
     assert tuned["validation"] == ["2026-11-09", "2026-11-11"] and tuned["mode"] == "discovery"
-    assert [row["point"] for row in tuned["grid"]] == [{}, {"max_depth": 1, "n_estimators": 2}]
+    assert [row["point"] for row in tuned["grid"]] == grid
     best = max(tuned["grid"], key=lambda row: row["ndcg@20"])
-    assert tuned["best"] == best["point"] and len(printed) == 3
-    assert settings.params == {**config.ranking.params, **best["point"]}
-    assert ranker_search.settings_of(config, {"label_windows": 2}).label_windows == 2
+    assert tuned["best"] == best["point"] and len(printed) == 4
+    assert settings.ranking.params == {**config.ranking.params,
+                                       **{k: v for k, v in best["point"].items() if not k.startswith("rerank.")}}
+    # one item per category in a list: the same ranker, other lists (the rules alone moved the figure)
+    default, capped = tuned["grid"][0], tuned["grid"][2]
+    assert capped["queries"] == default["queries"] and capped["ndcg@20"] != default["ndcg@20"]
+    assert ranker_search.settings_of(config, {"label_windows": 2}).ranking.label_windows == 2
+    ruled = ranker_search.settings_of(config, {"rerank.max_per_category": 5, "max_depth": 2})
+    assert ruled.rerank.max_per_category == 5 and ruled.ranking.params["max_depth"] == 2
+    assert "rerank.max_per_category" not in ruled.ranking.params
