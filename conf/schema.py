@@ -316,7 +316,9 @@ class GateConfig(Section):
     baseline_tolerance: float = Field(0.0, ge=0, le=1, description="allowed shortfall against a baseline (share)")
     source_tolerance: float = Field(0.0, ge=0, le=1, description="the ranked lists are published while they reach "
                                     "the best candidate source's value x (1 - this); else that source's lists are")
-    min_users: int = Field(200, ge=1, description="holdout users with a relevant item needed to decide anything")
+    min_users: int = Field(50, ge=1, description="holdout users with a relevant item needed to decide anything")
+    widen_below_users: int = Field(200, ge=1, description="the holdout doubles while it has fewer users than this "
+                                   "(up to max_holdout_days): fewer leave differences of a few hundredths to chance")
     min_positives: int = Field(50, ge=1, description="relevant (user, item) pairs needed to decide anything")
     max_holdout_days: int = Field(28, ge=1, description="the holdout doubles (from holdout_days) up to this "
                                                         "while it holds too few users or positives")

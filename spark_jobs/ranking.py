@@ -59,11 +59,16 @@ def previous_figures(spark: SparkSession, config: Config, run_date: dt.date) -> 
 
 def holdout(events, catalog, config: Config, run_date: dt.date, discovery: bool):
     """(split, signal, days): the gate's holdout, doubled from gate.holdout_days up to gate.max_holdout_days
-    while it holds fewer users or relevant items than gate.min_users / gate.min_positives."""
+    while it holds fewer users or relevant items than gate.min_users / gate.min_positives (too few to decide),
+    or fewer users than gate.widen_below_users (enough to decide, but a wider holdout decides better)."""
     days = config.gate.holdout_days
     split = temporal_split(events, catalog, config, run_date - dt.timedelta(days=days - 1), run_date)
     found = gate.signal(split, discovery)
-    while not gate.enough(found, config.gate) and days * 2 <= config.gate.max_holdout_days:
+
+    def thin(signal: dict) -> bool:
+        return not gate.enough(signal, config.gate) or signal["users"] < config.gate.widen_below_users
+
+    while thin(found) and days * 2 <= config.gate.max_holdout_days:
         try:
             wider = temporal_split(events, catalog, config, run_date - dt.timedelta(days=2 * days - 1), run_date)
         except EvaluationError:      # no history left before a wider holdout

@@ -110,3 +110,23 @@ def test_lists_that_drop_from_the_previous_run_fail_the_gate_and_nothing_is_publ
             snapshot_job.read(spark, lake_config, RUN_DATE)
     finally:
         lake.delete(spark, earlier)
+
+
+def test_a_holdout_with_too_few_users_to_decide_well_widens_until_the_history_ends(spark, lake_config):
+    from spark_jobs.interactions import read_events
+
+    events = read_events(spark, lake_config, RUN_DATE)
+    catalog = spark.read.parquet(lake.curated(lake_config.paths.lake, "catalog", RUN_DATE))
+
+    def widened(**settings) -> tuple[int, dict]:
+        config = lake_config.model_copy(deep=True)
+        config.gate = config.gate.model_copy(update=settings)
+        _, found, days = job.holdout(events, catalog, config, RUN_DATE, True)
+        return days, found
+
+    days, found = widened(widen_below_users=1)                           # enough users: the configured holdout
+    assert days == lake_config.gate.holdout_days == 3 and found["users"] >= lake_config.gate.min_users
+    wide, more = widened(widen_below_users=found["users"] + 1)           # one user short: doubled, once
+    assert wide == 6 and more["users"] > found["users"]
+    widest, _ = widened(widen_below_users=10**6)                         # 3 -> 6 -> 12; 24 days pass 11-01
+    assert widest == 12
