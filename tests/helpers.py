@@ -1,8 +1,9 @@
-"""Row builders shared by the Spark tests."""
+"""Row builders and the committed sample, shared by the Spark tests."""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from pyspark.sql import Row
 
@@ -55,3 +56,23 @@ def assert_same_lists(before: dict, after: dict) -> None:
         joined = a.merge(b, on=ids, suffixes=("_a", "_b"))
         assert len(a) == len(b) and len(joined) >= 0.999 * len(a), name
         assert np.allclose(joined["score_a"], joined["score_b"], rtol=1e-6, atol=1e-9), name
+
+
+def sample_shop(spark, root: Path, end: dt.date, overrides: dict | None = None):
+    """(config, events, catalog): the committed synthetic sample validated up to `end` (cached), with the local
+    configuration's lake, snapshots and impression logs under `root`, plus `overrides` (dotted keys)."""
+    from conf import load_config
+    from spark_jobs import ingest
+
+    config = load_config(env="local", environ={}, overrides={
+        "paths.lake": str(root / "lake"), "paths.snapshots": str(root / "snapshots"),
+        "serve.impressions_dir": str(root / "impressions"), "spark.shuffle_partitions": 2,
+        "serve.session.backend": "memory", **(overrides or {})})
+    events, catalog, _ = ingest.read_validated(spark, config, end)
+    return config, events.cache(), catalog.cache()
+
+
+def catalog_meta(catalog) -> dict[str, dict]:
+    """item_id -> the fields a snapshot stores for it (a sample's catalog: a few hundred rows)."""
+    return {r["item_id"]: {"title": r["title"], "price": r["price"], "in_stock": r["in_stock"],
+                           "category": r["category"]} for r in catalog.collect()}

@@ -54,10 +54,16 @@ def register(sub) -> None:
     served.set_defaults(handler=run_eval_served)
 
 
-def run_eval(args, config) -> int:
+def split_dates(args, config) -> tuple[dt.date, dt.date]:
+    """(cutoff, end): the command line's, else eval.cutoff / eval.end."""
     cutoff, end = args.cutoff or config.eval.cutoff, args.end or config.eval.end
     if cutoff is None or end is None:
         raise EvaluationError("no split: pass --cutoff and --end, or set eval.cutoff and eval.end")
+    return cutoff, end
+
+
+def run_eval(args, config) -> int:
+    cutoff, end = split_dates(args, config)
     sources = args.sources.split(",") if args.sources else config.eval.sources
     spark = get_spark(config.spark, "recs-eval")
     began = time.perf_counter()
@@ -89,9 +95,7 @@ def run_eval(args, config) -> int:
 
 
 def run_eval_served(args, config) -> int:
-    cutoff, end = args.cutoff or config.eval.cutoff, args.end or config.eval.end
-    if cutoff is None or end is None:
-        raise EvaluationError("no split: pass --cutoff and --end, or set eval.cutoff and eval.end")
+    cutoff, end = split_dates(args, config)
     spark = get_spark(config.spark, "recs-eval-served")
     events, catalog, _ = load_input(spark, config, end, args.input)
     split = temporal_split(events, catalog, config, cutoff, end)

@@ -26,7 +26,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from models import metrics
-from spark_jobs.offline.evaluation import relevant_set
+from spark_jobs.offline.evaluation import relevant_set, score_lists
 from spark_jobs.offline.split import EvaluationError, Split
 
 REQUEST_ID = "eval-served-"
@@ -80,16 +80,12 @@ def evaluate(spark: SparkSession, split: Split, url: str, ks: list[int], discove
     if run_date >= split.cutoff:
         raise EvaluationError(f"the live snapshot {name} is of {run_date}, on or after the cutoff {split.cutoff}: "
                               "it has seen the test window; serve a snapshot of a run before the cutoff")
-    relevant = relevant_set(split, discovery).cache()
-    lists = served_lists(relevant, url, max(ks), timeout, concurrency).cache()
-    categories = split.catalog.select("item_id", "category")
-    novelty = metrics.item_novelty(split.train)
-    figures = {k: metrics.summarize(metrics.per_user(lists, relevant, k, categories, novelty), lists, k,
-                                    split.n_train_items) for k in ks}
+    lists = served_lists(relevant_set(split, discovery), url, max(ks), timeout, concurrency).cache()  # asked once
+    figures = score_lists(lists, split, ks, discovery, split.catalog.select("item_id", "category"),
+                          metrics.item_novelty(split.train))
     sources = {r["source"]: r["users"] for r in lists.groupBy("source").agg(
         F.countDistinct("user_id").alias("users")).collect()}          # a handful of answer sources
     lists.unpersist()
-    relevant.unpersist()
     return {"url": url, "snapshot": name, "snapshot_run_date": run_date.isoformat(),
             "cutoff": split.cutoff.isoformat(), "end": split.end.isoformat(),
             "mode": "discovery" if discovery else "repeats", "figures": figures, "answer_sources": sources}

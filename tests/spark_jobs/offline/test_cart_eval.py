@@ -10,23 +10,15 @@ from pyspark.sql import functions as F
 
 from export import store, writer
 from export.format import CONTENT_REASON, POPULAR_KEY_SEPARATOR
-from spark_jobs import ingest
 from spark_jobs.offline import cart_eval
+from tests.helpers import catalog_meta, sample_shop
 
 CUTOFF, END = dt.date(2026, 11, 12), dt.date(2026, 11, 14)
 
 
 @pytest.fixture(scope="module")
 def shop(spark, tmp_path_factory):
-    from conf import load_config
-
-    root = tmp_path_factory.mktemp("cart")
-    config = load_config(env="local", environ={}, overrides={
-        "paths.lake": str(root / "lake"), "paths.snapshots": str(root / "snapshots"),
-        "spark.shuffle_partitions": 2, "fbt.min_support": 1, "serve.session.backend": "memory",
-        "serve.impressions_dir": str(root / "impressions")})
-    events, catalog, _ = ingest.read_validated(spark, config, END)
-    return config, events.cache(), catalog.cache()
+    return sample_shop(spark, tmp_path_factory.mktemp("cart"), END, {"fbt.min_support": 1})
 
 
 def snapshot_of(lists: dict, catalog, config) -> None:
@@ -44,8 +36,7 @@ def snapshot_of(lists: dict, catalog, config) -> None:
                            lambda r: CONTENT_REASON if r["source"] == "content" else "also_viewed"),
         "popular": grouped(popular, "key", "item_id", lambda r: r["list"]),
     }
-    meta = {r["item_id"]: {"title": r["title"], "price": r["price"], "in_stock": r["in_stock"],
-                           "category": r["category"]} for r in catalog.collect()}
+    meta = catalog_meta(catalog)
     families["user_recs"] = {"nobody": [(next(iter(meta)), 1.0, "als")]}
     root = writer.write(config.paths.snapshots, CUTOFF - dt.timedelta(days=1), "cart", families, meta,
                         {"run": {"digest": "cart"}}, config.snapshot.list_length)

@@ -10,9 +10,9 @@ import pytest
 
 from export import store, writer
 from export.format import popular_key
-from spark_jobs import ingest
 from spark_jobs.offline import served_eval
 from spark_jobs.offline.split import EvaluationError, temporal_split
+from tests.helpers import catalog_meta, sample_shop
 from tests.lookup_server.conftest import start_server
 
 CUTOFF, END = dt.date(2026, 11, 12), dt.date(2026, 11, 14)
@@ -20,21 +20,13 @@ CUTOFF, END = dt.date(2026, 11, 12), dt.date(2026, 11, 14)
 
 @pytest.fixture(scope="module")
 def shop(spark, tmp_path_factory):
-    from conf import load_config
-
-    root = tmp_path_factory.mktemp("served-eval")
-    config = load_config(env="local", environ={}, overrides={
-        "paths.lake": str(root / "lake"), "paths.snapshots": str(root / "snapshots"),
-        "spark.shuffle_partitions": 2, "serve.session.backend": "memory", "serve.workers": 1,
-        "serve.poll_seconds": 0.2, "serve.impressions_dir": str(root / "impressions")})
-    events, catalog, _ = ingest.read_validated(spark, config, END)
+    config, events, catalog = sample_shop(spark, tmp_path_factory.mktemp("served-eval"), END,
+                                          {"serve.workers": 1, "serve.poll_seconds": 0.2})
     split = temporal_split(events, catalog, config, CUTOFF, END)
     relevant: dict[str, set] = {}
     for r in split.relevant.collect():              # the committed sample: a few hundred rows
         relevant.setdefault(r["user_id"], set()).add(r["item_id"])
-    meta = {r["item_id"]: {"title": r["title"], "price": r["price"], "in_stock": r["in_stock"],
-                           "category": r["category"]} for r in catalog.collect()}
-    return config, split, relevant, meta
+    return config, split, relevant, catalog_meta(catalog)
 
 
 def publish(config, run_date: dt.date, user_recs: dict, meta: dict, popular: list[str]) -> None:
