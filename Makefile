@@ -9,7 +9,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export OPENBLAS_NUM_THREADS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: test-cluster spark-cluster prometheus-tools monitoring ab-demo venv demo test test-airflow-dags lint samples clean airflow eval eval-synthetic eval-sparse bench-models bench-snapshot bench-serve bench-chain
+.PHONY: test-cluster test-airflow-ui spark-cluster prometheus-tools monitoring ab-demo venv demo test test-airflow-dags lint samples clean airflow eval eval-synthetic eval-sparse bench-models bench-snapshot bench-serve bench-chain
 
 venv: $(STAMP)
 
@@ -55,7 +55,8 @@ monitoring: prometheus-tools
 		--web.listen-address=127.0.0.1:$(PROMETHEUS_PORT)
 
 ## airflow: Airflow standalone for the UI on http://127.0.0.1:$(AIRFLOW_PORT) (make airflow AIRFLOW_PORT=8081; SQLite
-## in var/airflow, DAG recs_nightly, Spark connection local[2] unless AIRFLOW_CONN_SPARK_DEFAULT or RECS_SPARK_MASTER
+## in var/airflow, DAG recs_nightly, Spark connection: the master of $RECS_ENV's configuration, local[2] by default and
+## the cluster of make spark-cluster with RECS_ENV=standalone, unless AIRFLOW_CONN_SPARK_DEFAULT or RECS_SPARK_MASTER
 ## is set); prints the admin password; Ctrl-C or SIGTERM stops every Airflow process and every task it started
 AIRFLOW_PORT ?= 8080
 airflow: $(STAMP)
@@ -76,6 +77,13 @@ spark-cluster: $(STAMP)
 ## started for the test (2 workers), gives the same snapshot digest and lists
 test-cluster: $(STAMP)
 	TEST_CLUSTER=1 $(BIN)/python -m pytest -m cluster tests/spark_jobs/test_cluster.py
+
+## test-airflow-ui: opt-in: in a real browser (Debian's Chromium, driven by Playwright), a run triggered from the Trigger
+## form of `make airflow` with its defaults and the sample's date completes on a Spark standalone cluster
+test-airflow-ui: $(STAMP)
+	$(call debian-tool,chromium,chromium)
+	$(BIN)/python -m pip install --quiet -e '.[ui]'
+	TEST_AIRFLOW_UI=1 $(BIN)/python -m pytest -s -m airflow_ui tests/dags/test_airflow_ui.py
 
 ## ab-demo: two simulated weeks of an A/B test (ranked lists vs trending) through the real lookup server under
 ## faketime: home pages, clicks and purchases posted to /v1/feedback, logs shipped, experiment_report printed

@@ -3,8 +3,9 @@
 Everything lives under one AIRFLOW_HOME (default var/airflow): a SQLite database, logs, a JWT secret
 made once, and the admin password Airflow generates. The API server and UI bind 127.0.0.1 only;
 `parallelism` is small (every slot is a worker process); the project's dags/ is the DAG folder; the
-Spark connection `spark_default` is local[2] unless AIRFLOW_CONN_SPARK_DEFAULT is set (it is kept) or
-RECS_SPARK_MASTER names another master.
+Spark connection `spark_default` is the master of the configuration the DAG reads ($RECS_ENV,
+$RECS_CONFIG: local[2] by default, spark://127.0.0.1:7077 with RECS_ENV=standalone) unless
+AIRFLOW_CONN_SPARK_DEFAULT is set (it is kept) or RECS_SPARK_MASTER names another master.
 
     python dags/airflow_local.py [--port 8080]      start, print the URL and credentials; Ctrl-C stops all
 """
@@ -39,7 +40,7 @@ def environment(home: Path, port: int = 8080, master: str | None = None, paralle
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(64))
     secret.chmod(0o600)
-    master = master or os.environ.get("RECS_SPARK_MASTER") or "local[2]"
+    master = master or os.environ.get("RECS_SPARK_MASTER") or configured_master()
     env = dict(os.environ)
     env.update({
         "AIRFLOW_HOME": str(home),
@@ -56,7 +57,7 @@ def environment(home: Path, port: int = 8080, master: str | None = None, paralle
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(log_ports[0]),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(log_ports[1]),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
-        # a connection the user set in the environment wins; else local[2] (or $RECS_SPARK_MASTER)
+        # a connection the user set in the environment wins; else $RECS_SPARK_MASTER, else the configuration's
         "AIRFLOW_CONN_SPARK_DEFAULT": os.environ.get("AIRFLOW_CONN_SPARK_DEFAULT")
         or json.dumps({"conn_type": "spark", "host": master}),
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",    # spark-submit and airflow of this venv
@@ -66,6 +67,15 @@ def environment(home: Path, port: int = 8080, master: str | None = None, paralle
         "NO_PROXY": "*",
     })
     return env
+
+
+def configured_master() -> str:
+    """spark.master of the configuration the DAG file loads ($RECS_ENV, $RECS_CONFIG, RECS_SPARK__MASTER)."""
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))
+    from conf import load_config
+
+    return load_config().spark.master
 
 
 def free_port() -> int:

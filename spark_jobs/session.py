@@ -103,6 +103,8 @@ def get_spark(config: SparkConfig, app_name: str | None = None):
         settings.update(log_settings(config))
     for key, value in settings.items():
         builder = builder.config(key, value)
+    if config.event_log_dir and "://" not in config.event_log_dir:     # Spark refuses to start without the folder
+        Path(config.event_log_dir).mkdir(parents=True, exist_ok=True)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     log.info("Spark %s on %s", spark.version, spark.sparkContext.master)

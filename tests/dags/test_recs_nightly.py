@@ -139,3 +139,9 @@ def test_a_spark_connection_set_in_the_environment_is_kept(tmp_path, monkeypatch
     monkeypatch.setenv("RECS_SPARK_MASTER", "spark://127.0.0.1:7077")
     assert "spark://127.0.0.1:7077" in airflow_local.environment(tmp_path / "home", port=18081)[
         "AIRFLOW_CONN_SPARK_DEFAULT"]
+    monkeypatch.delenv("RECS_SPARK_MASTER")
+    monkeypatch.delenv("RECS_CONFIG", raising=False)
+    for env, master in (("local", "local[2]"), ("standalone", "spark://127.0.0.1:7077")):
+        monkeypatch.setenv("RECS_ENV", env)         # the master of the configuration the DAG runs with
+        connection = airflow_local.environment(tmp_path / "home", port=18081)["AIRFLOW_CONN_SPARK_DEFAULT"]
+        assert json.loads(connection)["host"] == master

@@ -44,3 +44,17 @@ def test_the_session_runs_in_utc_on_the_projects_python(spark):
     assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
     python = spark.sparkContext.parallelize([0], 1).map(lambda _: __import__("sys").executable).first()
     assert python == sys.executable
+
+
+@pytest.mark.slow
+def test_a_session_with_event_logs_starts_when_their_folder_does_not_exist_yet(tmp_path):
+    """Spark refuses to start when spark.eventLog.dir is missing (a fresh clone, or a task under Airflow)."""
+    import subprocess
+
+    folder = tmp_path / "not-yet" / "spark-events"
+    script = ("from conf import load_config; from spark_jobs.session import get_spark; "
+              f"spark = get_spark(load_config(env='local', overrides={{'spark.event_log_dir': {str(folder)!r}, "
+              f"'spark.log_dir': {str(tmp_path / 'logs')!r}}}).spark); spark.range(3).count(); spark.stop()")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [p.name.startswith(("local-", "eventlog_v2_local-")) for p in folder.iterdir()] == [True]
