@@ -1,6 +1,6 @@
 """Opt-in (`make test-airflow-ui`): a new user's path through the Airflow UI, in a real browser.
 
-`make spark-cluster` and `RECS_ENV=standalone RECS_SPARK_MASTER=spark://127.0.0.1:7077 make airflow`, as the
+`make spark-cluster` and `RECS_ENV=standalone make airflow`, as the
 README says (started here by the same code, on their own folders and ports): sign in, open recs_nightly, open
 the Trigger form, leave every param at its default except the date of the committed sample, press Trigger
 (which also switches the DAG on, the form's default). The scheduled run that switching on starts has no raw
@@ -13,18 +13,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from spark_jobs.steps import STEPS
 from tests.dags.conftest import REPO, airflow_local
 from tests.dags.test_nightly_runs import call, wait_for_token
 
 pytestmark = [pytest.mark.airflow_ui, pytest.mark.slow,
               pytest.mark.skipif(not os.environ.get("TEST_AIRFLOW_UI"), reason="opt-in: make test-airflow-ui")]
 SAMPLE_DATE = "2026-11-14"          # the committed synthetic sample's last day
-SPARK_STEPS = ("ingest", "interactions", "popularity", "item_similarity", "fbt_pairs", "content", "als", "ranking",
-               "quality_gate", "snapshot", "experiment_report")       # spark_jobs/steps.py: run by spark-submit
+SPARK_STEPS = [step.name for step in STEPS if step.spark]      # the tasks run by spark-submit
 SPARK_TASKS = len(SPARK_STEPS)
 CHROMIUM = os.environ.get("RECS_CHROMIUM", "/usr/bin/chromium")
 
@@ -117,8 +119,6 @@ def test_a_run_triggered_from_the_ui_form_completes_on_the_standalone_cluster(tm
 
 def poll_runs(base: str, token: str, timeout: float) -> list[dict]:
     """recs_nightly's runs once a manual one exists and none is queued or running."""
-    import time
-
     deadline = time.time() + timeout
     while time.time() < deadline:
         runs = call(base, token, "GET", "/api/v2/dags/recs_nightly/dagRuns")["dag_runs"]
@@ -130,9 +130,6 @@ def poll_runs(base: str, token: str, timeout: float) -> list[dict]:
 
 def history_apps(url: str, count: int, timeout: float) -> list[str]:
     """The names of the applications Spark's history server lists, once it lists `count` (it scans every 10 s)."""
-    import time
-    import urllib.request
-
     deadline = time.time() + timeout
     while True:
         with urllib.request.urlopen(url + "/api/v1/applications", timeout=10) as resp:
