@@ -293,6 +293,9 @@ class RankingConfig(Section):
     max_train_users: int = Field(10_000, ge=1, description="users sampled (seeded) per window for the training "
                                                            "set, which is collected to the driver")
     search: RankerSearchConfig = Field(default_factory=RankerSearchConfig)
+    broadcast_max_items: int = Field(1_000_000, ge=0, description="item-sized tables (item features, random "
+                                     "negatives) are broadcast to every executor up to this many catalog items; "
+                                     "above, they are joined with a shuffle")
     rerank_pool: int = Field(300, ge=1, description="best-scored candidates per user handed to the re-ranker")
     list_length: int = Field(100, ge=1, description="entries per final list")
     params: dict[str, float | int | str] = Field(default_factory=lambda: {

@@ -115,26 +115,56 @@ def affinity_tables(view: Split, pairs: DataFrame) -> tuple[DataFrame, DataFrame
     return by_category, by_brand
 
 
-def build(candidates: DataFrame, view: Split, recent: DataFrame, trending: DataFrame, config: Config) -> DataFrame:
-    """candidates (spark_jobs.offline.candidates.merged) + every feature + the re-ranker's item attributes."""
-    user = Window.partitionBy("user_id")
-    frame = candidates
-    for s in config.ranking.sources:
-        if f"{s}_score" not in frame.columns:
-            frame = frame.withColumn(f"{s}_score", F.lit(None).cast("double")) \
-                .withColumn(f"{s}_rank", F.lit(None).cast("double"))
-        frame = frame.withColumn(f"{s}_norm", F.try_divide(F.col(f"{s}_score"), F.max(F.abs(f"{s}_score")).over(user)))
-    pairs = user_item_table(view).cache()
+def user_side(view: Split, pairs: DataFrame) -> DataFrame:
+    """One row per user: the user features, and the user's items, categories and brands as maps
+    (item -> ui features, category -> (uc_share, uc_purchases), brand -> ub_share).
+
+    Keyed by user_id alone, so the candidate frame joins it on its user partitioning: the
+    (user, item), (user, category) and (user, brand) tables would each shuffle the whole frame.
+    A missing key reads null, as an unmatched left join did.
+    """
     by_category, by_brand = affinity_tables(view, pairs)
+    ui = pairs.groupBy("user_id").agg(F.map_from_entries(F.collect_list(F.struct(
+        "item_id", F.struct(*USER_ITEM)))).alias("_ui"))
+    uc = by_category.groupBy("user_id").agg(F.map_from_entries(F.collect_list(F.struct(
+        "category", F.struct("uc_share", "uc_purchases")))).alias("_uc"))
+    ub = by_brand.groupBy("user_id").agg(F.map_from_entries(F.collect_list(F.struct(
+        "brand", F.col("ub_share")))).alias("_ub"))
+    return (user_table(view, pairs).join(ui, "user_id", "left").join(uc, "user_id", "left")
+            .join(ub, "user_id", "left"))
+
+
+def small(table: DataFrame, rows: int, limit: int) -> DataFrame:
+    """`table` marked for broadcast when it holds at most `limit` rows (an items-sized table; see
+    ranking.broadcast_max_items), else as is (a shuffle join)."""
+    return F.broadcast(table) if rows <= limit else table
+
+
+def build(candidates: DataFrame, view: Split, recent: DataFrame, trending: DataFrame, config: Config) -> DataFrame:
+    """candidates (spark_jobs.offline.candidates.merged) + every feature + the re-ranker's item attributes.
+
+    The candidate frame is shuffled once, by user: the per-user windows, then one join with the
+    user-side table (user_side) on the same key; the item-sized tables are broadcast
+    (up to ranking.broadcast_max_items items).
+    """
+    user = Window.partitionBy("user_id")
+    absent = [s for s in config.ranking.sources if f"{s}_score" not in candidates.columns]
+    frame = candidates.select("*", *[F.lit(None).cast("double").alias(f"{s}_{kind}")
+                                     for s in absent for kind in ("score", "rank")])
+    frame = frame.select("*", *[F.try_divide(F.col(f"{s}_score"), F.max(F.abs(f"{s}_score")).over(user))
+                                .alias(f"{s}_norm") for s in config.ranking.sources])    # one window pass
+    pairs = user_item_table(view).cache()
+    limit = config.ranking.broadcast_max_items
+    n_items = view.catalog.count()
     meta = view.catalog.select("item_id", "category", "brand", "in_stock", "promoted", "created_at", "margin_tier")
-    frame = (frame.join(item_table(view, recent, trending, config), "item_id", "left")
-             .join(pairs, ["user_id", "item_id"], "left")
-             .join(user_table(view, pairs), "user_id", "left")
-             .join(meta, "item_id", "left")
-             .join(by_category, ["user_id", "category"], "left")
-             .join(by_brand, ["user_id", "brand"], "left")
+    items = item_table(view, recent, trending, config).join(meta, "item_id")
+    frame = (frame.join(small(items, n_items, limit), "item_id", "left")
+             .join(user_side(view, pairs), "user_id", "left")
+             .select("*", *[F.col("_ui")[F.col("item_id")][c].alias(c) for c in USER_ITEM],
+                     F.col("_uc")[F.col("category")]["uc_share"].alias("uc_share"),
+                     F.col("_uc")[F.col("category")]["uc_purchases"].alias("uc_purchases"),
+                     F.col("_ub")[F.col("brand")].alias("ub_share"))
              .withColumn("price_ratio", F.try_divide(F.col("item_price"), F.col("user_mean_price")))
              .withColumn("purchased", F.coalesce(F.col("ui_purchases") > 0, F.lit(False))))
     return frame.select("user_id", "item_id", *[F.col(c).cast("double") for c in names(config)],
                         *RERANK_COLUMNS, "source", "anchor")
-

@@ -47,21 +47,22 @@ def is_discovery(rules: RerankConfig) -> bool:
     return rules.drop_purchased and not rules.rebuyable_categories
 
 
-def random_items(users: DataFrame, catalog: DataFrame, k: int, seed: int) -> DataFrame:
+def random_items(users: DataFrame, catalog: DataFrame, k: int, seed: int, broadcast_max_items: int) -> DataFrame:
     """user_id, item_id: k seeded random catalog items per user (duplicates collapse)."""
     items = positions(catalog.select("item_id").distinct(), [F.col("item_id")], "_i").withColumn("_i", F.col("_i") - 1)
     n_items = items.count()
     draws = users.select("user_id", F.explode(F.sequence(F.lit(1), F.lit(k))).alias("_j")).withColumn(
         "_i", F.pmod(F.xxhash64("user_id", "_j", F.lit(seed)), F.lit(n_items)))
-    return draws.join(F.broadcast(items) if n_items <= 1_000_000 else items, "_i").select("user_id", "item_id") \
+    return draws.join(features.small(items, n_items, broadcast_max_items), "_i").select("user_id", "item_id") \
         .distinct()
 
 
-def with_random(merged: DataFrame, users: DataFrame, catalog: DataFrame, k: int, seed: int) -> DataFrame:
+def with_random(merged: DataFrame, users: DataFrame, catalog: DataFrame, k: int, seed: int,
+                broadcast_max_items: int) -> DataFrame:
     if k == 0:
         return merged
-    extra = random_items(users, catalog, k, seed).join(merged.select("user_id", "item_id"), ["user_id", "item_id"],
-                                                       "left_anti")
+    extra = random_items(users, catalog, k, seed, broadcast_max_items).join(
+        merged.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
     return merged.unionByName(extra.withColumn("n_sources", F.lit(0.0)).withColumn("source", F.lit("random")),
                               allowMissingColumns=True)
 
@@ -109,7 +110,7 @@ def window_rows(spark: SparkSession, events: DataFrame, catalog: DataFrame, conf
         relevant = relevant.join(window.train.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
     users = sample_users(relevant.select("user_id").distinct(), settings.max_train_users, config.seed).cache()
     merged = with_random(candidates.merged(fitted, users, discovery).localCheckpoint(),
-                         users, catalog, settings.random_negatives, config.seed)
+                         users, catalog, settings.random_negatives, config.seed, settings.broadcast_max_items)
     if discovery:
         merged = merged.join(window.train.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
     frame = labelled(features.build(merged, window, fitted.context.recent, fitted.context.trending, config)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from pyspark.sql import functions as F
 
 from spark_jobs import ingest
 from spark_jobs.offline import candidates, evaluation, features, ranked, sources
@@ -20,7 +19,8 @@ def at(day: int) -> dt.datetime:
     return dt.datetime(2026, 11, day, 12)
 
 
-def test_features_see_nothing_from_the_cutoff_on(spark, make_config):
+def small_build(spark, make_config):
+    """features.build over u1's candidates a, b, c on a small history (events on both sides of CUTOFF)."""
     rows = [ev("1", "u1", "a", when=at(1)), ev("2", "u1", "a", when=at(5)), ev("3", "u1", "b", "view", at(6)),
             ev("4", "u2", "a", when=at(7)),
             ev("5", "u1", "b", when=at(10)), ev("6", "u1", "c", when=at(11)), ev("7", "u2", "a", when=at(12))]
@@ -29,14 +29,17 @@ def test_features_see_nothing_from_the_cutoff_on(spark, make_config):
                                     "in_stock boolean, created_at timestamp, promoted boolean, margin_tier string")
     config = make_config(ranking__sources=["buy_again", "popular_recent"])
     view = as_of(events_frame(spark, rows), catalog, config, CUTOFF)
-    pairs = spark.createDataFrame([("u1", x) for x in "abc"], "user_id string, item_id string")
-    merged = pairs.select("*", F.lit(None).cast("double").alias("buy_again_score"),
-                          F.lit(None).cast("double").alias("buy_again_rank"),
-                          F.lit(None).cast("double").alias("popular_recent_score"),
-                          F.lit(None).cast("double").alias("popular_recent_rank"), F.lit(1.0).alias("n_sources"),
-                          F.lit("als").alias("source"), F.lit(None).cast("string").alias("anchor"))
+    merged = spark.createDataFrame([("u1", x, None, None, None, None, 1.0, "als", None) for x in "abc"],
+                                   "user_id string, item_id string, buy_again_score double, buy_again_rank double, "
+                                   "popular_recent_score double, popular_recent_rank double, n_sources double, "
+                                   "source string, anchor string").repartition(2)   # as candidates come: split
     fitted_recent = spark.createDataFrame([], "item_id string, score double")
-    got = {r.item_id: r for r in features.build(merged, view, fitted_recent, fitted_recent, config).collect()}
+    return config, features.build(merged, view, fitted_recent, fitted_recent, config)
+
+
+def test_features_see_nothing_from_the_cutoff_on(spark, make_config):
+    config, built = small_build(spark, make_config)
+    got = {r.item_id: r for r in built.collect()}
     assert got["a"].ui_purchases == 2 and got["a"].ui_purchase_days == 2
     assert got["a"].ui_days_since_last == pytest.approx(4.5)          # day 5 noon -> midnight of day 10
     assert got["b"].ui_purchases == 0 and got["b"].ui_last_event == features.EVENT_CODES["view"]
@@ -44,8 +47,29 @@ def test_features_see_nothing_from_the_cutoff_on(spark, make_config):
     assert got["a"].item_buyers == 2                                       # u1 and u2 bought a before day 10
     assert got["a"].user_purchases == 2 and got["a"].user_repeat_share == 1.0
     assert got["a"].uc_share == pytest.approx(got["a"].ui_weight / (got["a"].ui_weight + got["b"].ui_weight))
+    assert got["a"].uc_purchases == 2 and got["b"].uc_purchases == 0 and got["a"].ub_share == 1.0
     assert got["a"].purchased and not got["b"].purchased
     assert set(features.names(config)) <= set(got["a"].asDict())
+
+
+def exchanges_above(node, column: str) -> int | None:
+    """Hash shuffles on the way from `node` down to the leaf that outputs `column`; None: no such leaf."""
+    children = [node.children().apply(i) for i in range(node.children().size())]
+    if not children:
+        return 0 if column in node.output().toString() else None
+    for child in children:
+        below = exchanges_above(child, column)
+        if below is not None:
+            return below + (node.nodeName() == "Exchange" and "hashpartitioning" in node.toString())
+    return None
+
+
+def test_the_candidate_frame_is_shuffled_once(spark, make_config):
+    """The wide candidate frame meets the item tables by broadcast and the user-side tables on user_id alone:
+    joins keyed on (user, item), (user, category) or (user, brand) would each shuffle all of it again."""
+    _, built = small_build(spark, make_config)
+    plan = built._jdf.queryExecution().executedPlan().initialPlan()    # the physical plan before AQE changes it
+    assert exchanges_above(plan, "n_sources") == 1
 
 
 @pytest.fixture(scope="module", autouse=True)
