@@ -32,6 +32,7 @@ USER = ("user_events", "user_items", "user_purchases", "user_orders", "user_days
         "user_mean_price", "user_repeat_share")
 USER_ITEM = ("ui_weight", "ui_events", "ui_views", "ui_carts", "ui_purchases", "ui_quantity", "ui_purchase_days",
              "ui_days_since_last", "ui_days_since_first", "ui_last_event", "ui_overdue")
+ITEM_ATTRIBUTES = ("category", "brand", "in_stock", "promoted", "created_at", "margin_tier")   # for the rules
 AFFINITY = ("uc_share", "uc_purchases", "ub_share", "price_ratio")
 
 
@@ -46,13 +47,14 @@ def days_before(cutoff: dt.date, column: str) -> F.Column:
 
 
 def item_table(view: Split, recent: DataFrame, trending: DataFrame, config: Config) -> DataFrame:
+    """One row per catalog item: the item features and the item attributes the re-ranking rules read."""
     weights = config.interactions.weights
     all_time = item_scores(view.train_events, None, midnight(view.cutoff), weights)
     week = item_scores(view.train_events, midnight(view.cutoff - dt.timedelta(days=7)), midnight(view.cutoff), weights)
     stats = view.train_events.groupBy("item_id").agg(
         F.countDistinct(F.when(F.col("event_type") == "purchase", F.col("user_id"))).cast("double")
         .alias("item_buyers"), F.min("event_time").alias("_first"))
-    catalog = view.catalog.select("item_id", F.col("price").cast("double").alias("item_price"), "created_at")
+    catalog = view.catalog.select("item_id", F.col("price").cast("double").alias("item_price"), *ITEM_ATTRIBUTES)
     first = F.least(F.col("_first"), F.col("created_at"))
     return (catalog.join(stats, "item_id", "left")
             .join(all_time.withColumnRenamed("score", "item_pop_all"), "item_id", "left")
@@ -60,7 +62,7 @@ def item_table(view: Split, recent: DataFrame, trending: DataFrame, config: Conf
             .join(week.withColumnRenamed("score", "item_pop_week"), "item_id", "left")
             .join(trending.withColumnRenamed("score", "item_trend"), "item_id", "left")
             .withColumn("item_age_days", days_before(view.cutoff, first))
-            .select("item_id", *ITEM))
+            .select("item_id", *ITEM, *ITEM_ATTRIBUTES))
 
 
 def user_item_table(view: Split) -> DataFrame:
@@ -156,8 +158,7 @@ def build(candidates: DataFrame, view: Split, recent: DataFrame, trending: DataF
     pairs = user_item_table(view).cache()
     limit = config.ranking.broadcast_max_items
     n_items = view.catalog.count()
-    meta = view.catalog.select("item_id", "category", "brand", "in_stock", "promoted", "created_at", "margin_tier")
-    items = item_table(view, recent, trending, config).join(meta, "item_id")
+    items = item_table(view, recent, trending, config)
     frame = (frame.join(small(items, n_items, limit), "item_id", "left")
              .join(user_side(view, pairs), "user_id", "left")
              .select("*", *[F.col("_ui")[F.col("item_id")][c].alias(c) for c in USER_ITEM],
