@@ -303,6 +303,8 @@ class RankingConfig(Section):
         "min_child_weight": 10.0, "subsample": 0.8, "colsample_bytree": 0.8,
         "lambdarank_pair_method": "topk", "lambdarank_num_pair_per_sample": 20, "tree_method": "hist"},
         description="XGBRanker parameters (the seed comes from the top-level seed)")
+    fit_threads: int = Field(0, ge=0, description="XGBoost threads for the ranker's fit on the driver; 0: every "
+                                             "core (the model is the same whatever the count)")
     output_files: int = Field(4, ge=1)
 
 

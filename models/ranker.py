@@ -56,7 +56,7 @@ def fit(train: pd.DataFrame, features: list[str], settings: RankingConfig, seed:
                           "widen ranking.label_days or check the dates against the data")
     train = train.sort_values(["user_id", "item_id"], kind="stable").reset_index(drop=True)
     qid = pd.factorize(train["user_id"])[0]
-    model = xgb.XGBRanker(**settings.params, random_state=seed, n_jobs=1)
+    model = xgb.XGBRanker(**settings.params, random_state=seed, n_jobs=settings.fit_threads or None)
     model.fit(train[features].astype(np.float32), train["label"].to_numpy(np.float32), qid=qid)
     booster = model.get_booster()
     gain = booster.get_score(importance_type="gain")
@@ -115,16 +115,24 @@ def final_lists(chunk: pd.DataFrame, scores: np.ndarray, rules: RerankConfig, ru
     descending score order; the rules' caps and boosts can move a higher score down).
     """
     chunk = chunk.assign(_s=scores).sort_values(["user_id", "_s", "item_id"], ascending=[True, False, True])
+    top = chunk[chunk.groupby("user_id", sort=False).cumcount().to_numpy() < pool]   # each user's best, in order
+    columns = {c: top[c].tolist() for c in ("user_id", "item_id", "source", "anchor", "category", "brand",
+                                            "in_stock", "promoted", "margin_tier", "purchased")}
+    created = [None if pd.isna(x) else x for x in top["created_at"]]
+    s, users = top["_s"].to_numpy(), top["user_id"].to_numpy()
+    bounds = np.flatnonzero(users[1:] != users[:-1]) + 1
     out: dict[str, list] = {"user_id": [], "item_id": [], "score": [], "rank": [], "reason": []}
-    for user, rows in chunk.groupby("user_id", sort=False):
-        rows = rows.head(pool)
-        low, high = rows["_s"].min(), rows["_s"].max()
-        scaled = (rows["_s"] - low) / (high - low) if high > low else rows["_s"] * 0 + 1.0
-        candidates = [Candidate(item_id=r.item_id, score=float(s), reason=reason(r.source, r.anchor, reasons),
-                                category=r.category or "", brand=r.brand or "", in_stock=r.in_stock is not False,
-                                promoted=bool(r.promoted), created_at=None if pd.isna(r.created_at) else r.created_at,
-                                margin_tier=r.margin_tier, purchased=bool(r.purchased))
-                      for r, s in zip(rows.itertuples(index=False), scaled)]
+    for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(top)]) if len(top) else ():
+        low, high = s[a:b].min(), s[a:b].max()
+        scaled = (s[a:b] - low) / (high - low) if high > low else np.ones(b - a)
+        candidates = [Candidate(item_id=columns["item_id"][i], score=float(scaled[i - a]),
+                                reason=reason(columns["source"][i], columns["anchor"][i], reasons),
+                                category=columns["category"][i] or "", brand=columns["brand"][i] or "",
+                                in_stock=columns["in_stock"][i] is not False, promoted=bool(columns["promoted"][i]),
+                                created_at=created[i], margin_tier=columns["margin_tier"][i],
+                                purchased=bool(columns["purchased"][i]))
+                      for i in range(a, b)]
+        user = columns["user_id"][a]
         ceiling = float("inf")
         for rank, c in enumerate(rerank(candidates, rules, run_date, n), start=1):
             ceiling = min(ceiling, c.score)     # an item held back by a cap keeps the order: scores never rise

@@ -117,3 +117,20 @@ def test_an_item_held_back_by_a_cap_never_raises_the_stored_score():
     assert out["item_id"].tolist() == ["a", "c", "b", "d"]        # b waits one slot for the X cap
     assert out["score"].is_monotonic_decreasing
     assert out["score"].tolist()[1] == out["score"].tolist()[2]   # b is stored at c's score, not above it
+
+
+def test_each_user_gets_its_own_list_from_its_best_pool_candidates():
+    rules = load_config(env="local", environ={}).rerank
+    chunk = pd.DataFrame({
+        "user_id": ["u2", "u1", "u2", "u1", "u1"], "item_id": ["a", "a", "b", "b", "c"],
+        "category": ["X", "Y", "Z", "W", "V"], "brand": [None] * 5, "in_stock": [True] * 5,
+        "promoted": [False] * 5, "created_at": [pd.NaT] * 5, "margin_tier": [None] * 5, "purchased": [False] * 5,
+        "source": ["als", "item_knn", "als", "item_knn", "item_knn"], "anchor": [None, "z", None, "y", "x"]})
+    out = ranker.final_lists(chunk, np.array([2.0, 1.0, 2.0, 3.0, 5.0]), rules, dt.date(2026, 11, 14), n=10,
+                             pool=2, reasons=REASONS)
+    lists = {user: rows for user, rows in out.groupby("user_id")}
+    assert lists["u1"]["item_id"].tolist() == ["c", "b"]             # a is outside u1's pool of 2
+    assert lists["u1"]["score"].tolist() == [1.0, 0.0] and lists["u1"]["rank"].tolist() == [1, 2]
+    assert lists["u1"]["reason"].tolist() == ["similar_to:x", "similar_to:y"]
+    assert lists["u2"]["item_id"].tolist() == ["a", "b"]             # a tie: by item id, both scaled to 1
+    assert lists["u2"]["score"].tolist() == [1.0, 1.0]
