@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 
 from conf import Config
 from models.topn import LIST_COLUMNS
-from spark_jobs.offline import sources
+from spark_jobs.offline import features, sources
 from spark_jobs.offline.split import Split
 
 PROVENANCE = ("source", "anchor")
@@ -33,6 +33,11 @@ class Fitted:
     @property
     def view(self) -> Split:
         return self.context.view
+
+    @property
+    def factors(self):
+        """(user factors, item factors) of the fitted ALS source, if one was fitted (features.als_dot)."""
+        return self.models.get(features.factor_source(self.context.config) or "")
 
 
 def fit(spark: SparkSession, view: Split, config: Config, names: list[str] | None = None) -> Fitted:

@@ -4,6 +4,8 @@ Everything here reads only the view's events before its cutoff (spark_jobs.offli
 training features computed at a past cutoff never see the label window after it.
 
 - per source s: s_score, s_rank, s_norm (score / the user's best score from s); n_sources
+- every candidate, not only a source's own top items: als_dot (the ALS factors' inner product), when an ALS
+  source is configured
 - item:  item_pop_all, item_pop_recent, item_pop_week, item_trend, item_buyers, item_age_days, item_price
 - user:  user_events, user_items, user_purchases, user_orders, user_days_since_last, user_tenure_days,
          user_mean_price, user_repeat_share
@@ -34,12 +36,19 @@ USER_ITEM = ("ui_weight", "ui_events", "ui_views", "ui_carts", "ui_purchases", "
              "ui_days_since_last", "ui_days_since_first", "ui_last_event", "ui_overdue")
 ITEM_ATTRIBUTES = ("category", "brand", "in_stock", "promoted", "created_at", "margin_tier")   # for the rules
 AFFINITY = ("uc_share", "uc_purchases", "ub_share", "price_ratio")
+FACTOR_SOURCES = ("als", "als_implicit", "als_spark")   # their fit returns (user factors, item factors)
+
+
+def factor_source(config: Config) -> str | None:
+    """The first configured ALS source: its factors score every candidate (als_dot)."""
+    return next((s for s in config.ranking.sources if s in FACTOR_SOURCES), None)
 
 
 def names(config: Config) -> list[str]:
     """The feature columns, in the order the ranker sees them."""
     per_source = [f"{s}_{kind}" for s in config.ranking.sources for kind in ("score", "rank", "norm")]
-    return per_source + ["n_sources", *ITEM, *USER, *USER_ITEM, *AFFINITY]
+    dense = ["als_dot"] if factor_source(config) else []
+    return per_source + ["n_sources", *dense, *ITEM, *USER, *USER_ITEM, *AFFINITY]
 
 
 def days_before(cutoff: dt.date, column: str) -> F.Column:
@@ -142,8 +151,16 @@ def small(table: DataFrame, rows: int, limit: int) -> DataFrame:
     return F.broadcast(table) if rows <= limit else table
 
 
-def build(candidates: DataFrame, view: Split, recent: DataFrame, trending: DataFrame, config: Config) -> DataFrame:
+def dot(left: str, right: str) -> F.Column:
+    """The inner product of two array<float> columns (null when either is)."""
+    return F.aggregate(F.zip_with(left, right, lambda x, y: x * y), F.lit(0.0), lambda total, x: total + x)
+
+
+def build(candidates: DataFrame, view: Split, recent: DataFrame, trending: DataFrame, config: Config,
+          factors: tuple[DataFrame, DataFrame] | None = None) -> DataFrame:
     """candidates (spark_jobs.offline.candidates.merged) + every feature + the re-ranker's item attributes.
+
+    `factors`: the fitted ALS source's (user, item) factors, for als_dot (null without them).
 
     The candidate frame is shuffled once, by user: the per-user windows, then one join with the
     user-side table (user_side) on the same key; the item-sized tables are broadcast
@@ -159,13 +176,18 @@ def build(candidates: DataFrame, view: Split, recent: DataFrame, trending: DataF
     limit = config.ranking.broadcast_max_items
     n_items = view.catalog.count()
     items = item_table(view, recent, trending, config)
+    users = user_side(view, pairs)
+    if factors is not None:
+        items = items.join(factors[1].select("item_id", F.col("factors").alias("_if")), "item_id", "left")
+        users = users.join(factors[0].select("user_id", F.col("factors").alias("_uf")), "user_id", "left")
     frame = (frame.join(small(items, n_items, limit), "item_id", "left")
-             .join(user_side(view, pairs), "user_id", "left")
+             .join(users, "user_id", "left")
              .select("*", *[F.col("_ui")[F.col("item_id")][c].alias(c) for c in USER_ITEM],
                      F.col("_uc")[F.col("category")]["uc_share"].alias("uc_share"),
                      F.col("_uc")[F.col("category")]["uc_purchases"].alias("uc_purchases"),
                      F.col("_ub")[F.col("brand")].alias("ub_share"))
              .withColumn("price_ratio", F.try_divide(F.col("item_price"), F.col("user_mean_price")))
+             .withColumn("als_dot", dot("_uf", "_if") if factors is not None else F.lit(None).cast("double"))
              .withColumn("purchased", F.coalesce(F.col("ui_purchases") > 0, F.lit(False))))
     return frame.select("user_id", "item_id", *[F.col(c).cast("double") for c in names(config)],
                         *RERANK_COLUMNS, "source", "anchor")

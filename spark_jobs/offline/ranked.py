@@ -113,8 +113,8 @@ def window_rows(spark: SparkSession, events: DataFrame, catalog: DataFrame, conf
                          users, catalog, settings.random_negatives, config.seed, settings.broadcast_max_items)
     if discovery:
         merged = merged.join(window.train.select("user_id", "item_id"), ["user_id", "item_id"], "left_anti")
-    frame = labelled(features.build(merged, window, fitted.context.recent, fitted.context.trending, config)
-                     .localCheckpoint(), relevant)
+    frame = labelled(features.build(merged, window, fitted.context.recent, fitted.context.trending, config,
+                                    fitted.factors).localCheckpoint(), relevant)
     with_positive = frame.groupBy("user_id").agg(F.max("label").alias("_p")).filter("_p > 0").select("user_id")
     # float32, as XGBoost holds them anyway: half the driver memory of doubles, the same model
     rows = frame.join(with_positive, "user_id").select(
@@ -178,7 +178,8 @@ def candidate_frame(spark: SparkSession, view: Split, users: DataFrame, config: 
     `names`: only these sources' candidates (the one source a run publishes)."""
     fitted = fitted or candidates.fit(spark, view, config, names)
     merged = candidates.merged(fitted, users, discovery).localCheckpoint()
-    return features.build(merged, view, fitted.context.recent, fitted.context.trending, config).localCheckpoint()
+    return features.build(merged, view, fitted.context.recent, fitted.context.trending, config,
+                          fitted.factors).localCheckpoint()
 
 
 def final_lists(spark: SparkSession, view: Split, users: DataFrame, config: Config, model: ranker.Ranker,

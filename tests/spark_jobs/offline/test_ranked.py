@@ -19,7 +19,7 @@ def at(day: int) -> dt.datetime:
     return dt.datetime(2026, 11, day, 12)
 
 
-def small_build(spark, make_config):
+def small_build(spark, make_config, factors=None, sources=("buy_again", "popular_recent")):
     """features.build over u1's candidates a, b, c on a small history (events on both sides of CUTOFF)."""
     rows = [ev("1", "u1", "a", when=at(1)), ev("2", "u1", "a", when=at(5)), ev("3", "u1", "b", "view", at(6)),
             ev("4", "u2", "a", when=at(7)),
@@ -27,14 +27,14 @@ def small_build(spark, make_config):
     catalog = spark.createDataFrame([(x, f"T {x}", "Cat > " + x, "B", 2.0, True, at(1), False, None) for x in "abc"],
                                     "item_id string, title string, category string, brand string, price double, "
                                     "in_stock boolean, created_at timestamp, promoted boolean, margin_tier string")
-    config = make_config(ranking__sources=["buy_again", "popular_recent"])
+    config = make_config(ranking__sources=list(sources))
     view = as_of(events_frame(spark, rows), catalog, config, CUTOFF)
     merged = spark.createDataFrame([("u1", x, None, None, None, None, 1.0, "als", None) for x in "abc"],
                                    "user_id string, item_id string, buy_again_score double, buy_again_rank double, "
                                    "popular_recent_score double, popular_recent_rank double, n_sources double, "
                                    "source string, anchor string").repartition(2)   # as candidates come: split
     fitted_recent = spark.createDataFrame([], "item_id string, score double")
-    return config, features.build(merged, view, fitted_recent, fitted_recent, config)
+    return config, features.build(merged, view, fitted_recent, fitted_recent, config, factors)
 
 
 def test_features_see_nothing_from_the_cutoff_on(spark, make_config):
@@ -50,6 +50,17 @@ def test_features_see_nothing_from_the_cutoff_on(spark, make_config):
     assert got["a"].uc_purchases == 2 and got["b"].uc_purchases == 0 and got["a"].ub_share == 1.0
     assert got["a"].purchased and not got["b"].purchased
     assert set(features.names(config)) <= set(got["a"].asDict())
+
+
+def test_als_dot_scores_every_candidate_with_the_als_factors(spark, make_config):
+    users = spark.createDataFrame([("u1", [1.0, 2.0]), ("u2", [5.0, 5.0])], "user_id string, factors array<float>")
+    items = spark.createDataFrame([("a", [3.0, 4.0]), ("b", [-1.0, 0.5])], "item_id string, factors array<float>")
+    config, built = small_build(spark, make_config, (users, items), ("als", "buy_again", "popular_recent"))
+    got = {r.item_id: r.als_dot for r in built.collect()}
+    assert got == {"a": pytest.approx(11.0), "b": pytest.approx(0.0), "c": None}    # c has no factors
+    assert "als_dot" in features.names(config)
+    _, without = small_build(spark, make_config, None, ("als", "buy_again", "popular_recent"))
+    assert {r.als_dot for r in without.collect()} == {None}                     # ALS not fitted: missing
 
 
 def exchanges_above(node, column: str) -> int | None:
