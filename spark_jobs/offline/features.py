@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 
 from conf import Config
 from models.rerank import RERANK_COLUMNS
+from spark_jobs.offline import sources
 from spark_jobs.offline.split import Split, midnight
 from spark_jobs.popularity import item_scores
 
@@ -36,7 +37,8 @@ USER_ITEM = ("ui_weight", "ui_events", "ui_views", "ui_carts", "ui_purchases", "
              "ui_days_since_last", "ui_days_since_first", "ui_last_event", "ui_overdue")
 ITEM_ATTRIBUTES = ("category", "brand", "in_stock", "promoted", "created_at", "margin_tier")   # for the rules
 AFFINITY = ("uc_share", "uc_purchases", "ub_share", "price_ratio")
-FACTOR_SOURCES = ("als", "als_implicit", "als_spark")   # their fit returns (user factors, item factors)
+# the sources whose fit returns (user factors, item factors): the ALS engines of the registry
+FACTOR_SOURCES = tuple(s.name for s in sources.SOURCES if s.recommend is sources.from_factors)
 
 
 def factor_source(config: Config) -> str | None:
