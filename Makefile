@@ -23,9 +23,11 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(BIN)/recs demo
 
-## test: the whole test suite (real Spark in local mode, real Prometheus and promtool for monitoring/)
+## test: the whole test suite (real Spark in local mode, real Prometheus and promtool for monitoring/), in
+## TEST_WORKERS pytest-xdist processes, a test file to each (each its own Spark session); TEST_WORKERS=0: one process
+TEST_WORKERS ?= 2
 test: $(STAMP) prometheus-tools
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # $(call debian-tool,COMMAND,PACKAGE): install a Debian package when its command is missing and we are root; else
 # say what to run
