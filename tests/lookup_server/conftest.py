@@ -67,15 +67,27 @@ def get(base: str, path: str, method: str = "GET", body=None):
         return err.code, json.loads(err.read())
 
 
-def start_server(config) -> tuple[subprocess.Popen, str]:
-    """gunicorn as `recs serve` runs it, on a free loopback port; (process, base URL) once /readyz answers 200."""
+def isolated(config):
+    """`config` with the server's files out of the checkout's var/: impressions (a later ship_logs would ship the
+    tests' logs) and the SQLite session store (shared with the other test process and with `make demo`)."""
     import tempfile
 
+    def in_checkout(path: str) -> bool:
+        return (REPO / path).resolve().is_relative_to(REPO)
+
+    config = config.model_copy(deep=True)
+    if in_checkout(config.serve.impressions_dir):
+        config.serve.impressions_dir = tempfile.mkdtemp(prefix="recs-test-logs-")
+    if in_checkout(config.serve.session.sqlite_path):
+        config.serve.session.sqlite_path = str(Path(tempfile.mkdtemp(prefix="recs-test-sessions-")) / "s.sqlite3")
+    return config
+
+
+def start_server(config) -> tuple[subprocess.Popen, str]:
+    """gunicorn as `recs serve` runs it, on a free loopback port; (process, base URL) once /readyz answers 200."""
     from lookup_server.commands import gunicorn_command
 
-    if Path(config.serve.impressions_dir).is_relative_to(REPO):   # never the checkout's var/impressions: a later
-        config = config.model_copy(deep=True)                        # ship_logs would ship the tests' logs
-        config.serve.impressions_dir = tempfile.mkdtemp(prefix="recs-test-logs-")
+    config = isolated(config)
     port = free_port()
     argv, env = gunicorn_command(config, port)
     proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -6,7 +6,7 @@ import json
 import re
 import urllib.request
 
-from tests.lookup_server.conftest import get
+from tests.lookup_server.conftest import get, isolated
 
 
 def scrape(base: str) -> str:
@@ -50,7 +50,7 @@ def test_openapi_documents_every_route(server):
     from conf import load_config
     from lookup_server.app import create_app
 
-    app = create_app(load_config(env="local", environ={}))
+    app = create_app(isolated(load_config(env="local", environ={})))
     routes = {re.sub(r"<(\w+)>", r"{\1}", rule.rule) for rule in app.url_map.iter_rules()
               if not rule.rule.startswith("/static") and rule.rule != "/openapi.json"}
     assert routes == set(doc["paths"]), routes ^ set(doc["paths"])

@@ -12,6 +12,7 @@ from export import store, writer
 from export.format import CONTENT_REASON, POPULAR_KEY_SEPARATOR
 from spark_jobs.offline import cart_eval
 from tests.helpers import catalog_meta, sample_shop
+from tests.lookup_server.conftest import isolated
 
 CUTOFF, END = dt.date(2026, 11, 12), dt.date(2026, 11, 14)
 
@@ -54,7 +55,7 @@ def test_the_protocol_answers_each_order_as_the_lookup_server_does(spark, shop):
     assert len(served) >= 30 and all(r["hidden"] and r["cart"] for r in served)
     assert all(not set(r["cart"]) & set(r["hidden"]) for r in served)
     snapshot_of(lists, catalog, config)
-    client = create_app(config).test_client()
+    client = create_app(isolated(config)).test_client()
     sources = set()
     for row in served:
         reply = client.get(f"/v1/cart/bought-together?items={','.join(row['cart'])}&k={config.cart.k}").get_json()
