@@ -98,9 +98,11 @@ def get_spark(config: SparkConfig, app_name: str | None = None):
     builder = SparkSession.builder.appName(app_name or config.app_name)
     if SUBMITTED not in os.environ:      # under spark-submit the master is the one it was given (Airflow's connection)
         builder = builder.master(config.master)
+    from pyspark import SparkContext
+
     settings = spark_settings(config)
-    if SUBMITTED not in os.environ:      # the JVM is not started yet: its log can still go to a file
-        settings.update(log_settings(config))
+    if SUBMITTED not in os.environ and SparkContext._active_spark_context is None:
+        settings.update(log_settings(config))     # the JVM is not started yet: its log can still go to a file
     for key, value in settings.items():
         builder = builder.config(key, value)
     if config.event_log_dir and "://" not in config.event_log_dir:     # Spark refuses to start without the folder

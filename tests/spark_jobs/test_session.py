@@ -58,3 +58,16 @@ def test_a_session_with_event_logs_starts_when_their_folder_does_not_exist_yet(t
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert [p.name.startswith(("local-", "eventlog_v2_local-")) for p in folder.iterdir()] == [True]
+
+
+@pytest.mark.spark
+def test_asking_a_started_session_again_makes_no_log_folder(spark, tmp_path):
+    """The driver's log file is chosen when its JVM starts; a later get_spark (an in-process command in a test,
+    a second step of the chain) returns the running session and must not create its own config's log folder."""
+    from conf import load_config
+    from spark_jobs.session import get_spark
+
+    folder = tmp_path / "spark-logs"
+    again = get_spark(load_config(env="local", overrides={"spark.log_dir": str(folder)}).spark)
+    assert again.sparkContext is spark.sparkContext
+    assert not folder.exists()
