@@ -96,7 +96,8 @@ import datetime as dt, sys, time
 from conf import load_config
 from export import builder
 from spark_jobs.session import get_spark
-config = load_config(env="local", environ={}, overrides={"spark.master": "local[1]"})
+config = load_config(env="local", environ={}, overrides={"spark.master": "local[1]",
+                                                         "spark.log_dir": sys.argv[1] + "-spark-logs"})
 spark = get_spark(config.spark, "kill-test")
 rows = spark.range(200000).selectExpr("concat('u', id) as key", "'i1' as item_id", "1.0 as score",
                                       "'x' as reason", "1 as rank")
