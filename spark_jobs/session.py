@@ -93,13 +93,12 @@ def get_spark(config: SparkConfig, app_name: str | None = None):
         A pyspark.sql.SparkSession bound to config.master.
     """
     os.environ.update(spark_environment(config))
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name or config.app_name)
     if SUBMITTED not in os.environ:      # under spark-submit the master is the one it was given (Airflow's connection)
         builder = builder.master(config.master)
-    from pyspark import SparkContext
-
     settings = spark_settings(config)
     if SUBMITTED not in os.environ and SparkContext._active_spark_context is None:
         settings.update(log_settings(config))     # the JVM is not started yet: its log can still go to a file
