@@ -70,16 +70,24 @@ def get(base: str, path: str, method: str = "GET", body=None):
 def isolated(config):
     """`config` with the server's files out of the checkout's var/: impressions (a later ship_logs would ship the
     tests' logs) and the SQLite session store (shared with the other test process and with `make demo`)."""
+    import atexit
+    import shutil
     import tempfile
 
     def in_checkout(path: str) -> bool:
         return (REPO / path).resolve().is_relative_to(REPO)
 
+    def folder(prefix: str) -> str:
+        """A tmp folder removed when the test process ends (the servers using it are stopped by then)."""
+        path = tempfile.mkdtemp(prefix=prefix)
+        atexit.register(shutil.rmtree, path, True)
+        return path
+
     config = config.model_copy(deep=True)
     if in_checkout(config.serve.impressions_dir):
-        config.serve.impressions_dir = tempfile.mkdtemp(prefix="recs-test-logs-")
+        config.serve.impressions_dir = folder("recs-test-logs-")
     if in_checkout(config.serve.session.sqlite_path):
-        config.serve.session.sqlite_path = str(Path(tempfile.mkdtemp(prefix="recs-test-sessions-")) / "s.sqlite3")
+        config.serve.session.sqlite_path = str(Path(folder("recs-test-sessions-")) / "s.sqlite3")
     return config
 
 
