@@ -9,7 +9,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export OPENBLAS_NUM_THREADS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: test-cluster test-airflow-ui spark-cluster prometheus-tools monitoring ab-demo venv demo test test-airflow-dags lint samples clean airflow eval eval-synthetic eval-sparse bench-models bench-snapshot bench-serve bench-chain
+.PHONY: test-cluster test-airflow-ui spark-cluster prometheus-tools monitoring ab-demo venv demo test test-airflow-dags lint samples clean airflow eval eval-synthetic eval-sparse bench-models bench-snapshot bench-serve bench-chain bench-codegen
 
 venv: $(STAMP)
 
@@ -118,6 +118,12 @@ bench-models: $(STAMP)
 ## (started here when none runs); per-step seconds, peak memory, data_samples/bench_chain/results.json, chain.png
 bench-chain: $(STAMP)
 	$(BIN)/python -m spark_jobs.bench_chain --env standalone $(if $(SIZES),--sizes $(SIZES))
+
+## bench-codegen: the synthetic sample's chain with the configured code generation (spark.whole_stage_codegen,
+## spark.codegen_cache_entries) against Spark's defaults, alternating in fresh processes; per-step seconds, the ratio,
+## and whether the ranked lists are the same (about 12 minutes: two runs of each)
+bench-codegen: $(STAMP)
+	$(BIN)/python -m spark_jobs.bench_codegen $(if $(BENCH_ENV),--env $(BENCH_ENV))
 
 ## bench-snapshot: 1M users x 100 items into RocksDB, SST bulk load vs plain puts, size, random reads
 bench-snapshot: $(STAMP)

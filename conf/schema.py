@@ -42,6 +42,14 @@ class SparkConfig(Section):
                                 "to <log_dir>/spark.log instead of the terminal; null: the terminal")
     event_log_dir: str | None = Field(None, description="Spark event logs here (a folder or a URI), for the history "
                                       "server (`make spark-cluster`); null: off")
+    whole_stage_codegen: bool = Field(True, description="Spark SQL's whole-stage code generation; off for a "
+                                      "sample-sized shop, whose ~1,000 small stages each compile and JIT fresh "
+                                      "classes that cost its cores more than the fused code saves (README 'The "
+                                      "chain's speed on one machine'); on (Spark's default) from Online Retail's "
+                                      "size up, where it measured the same")
+    codegen_cache_entries: int = Field(10_000, ge=100, description="generated classes kept for reuse "
+                                       "(spark.sql.codegen.cache.maxEntries; Spark's own default is 100, "
+                                       "fewer than the chain's distinct plans)")
     extra: dict[str, str | bool | int | float] = Field(default_factory=dict, description="any other spark.* settings")
 
     @field_validator("master")

@@ -34,6 +34,8 @@ def spark_settings(config: SparkConfig) -> dict[str, str]:
         "spark.pyspark.python": config.python or sys.executable,
         # Parquet timestamps as plain INT64 micros: readable by pyarrow, pandas and other teams.
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.sql.codegen.wholeStage": str(config.whole_stage_codegen).lower(),
+        "spark.sql.codegen.cache.maxEntries": str(config.codegen_cache_entries),
     }
     if config.master.startswith("local"):
         settings["spark.local.dir"] = config.local_dir or tempfile.gettempdir()

@@ -71,3 +71,28 @@ def test_asking_a_started_session_again_makes_no_log_folder(spark, tmp_path):
     again = get_spark(load_config(env="local", overrides={"spark.log_dir": str(folder)}).spark)
     assert again.sparkContext is spark.sparkContext
     assert not folder.exists()
+
+
+def test_code_generation_follows_the_configuration():
+    """The samples' environments run without whole-stage code generation, the larger shops with it (Spark's
+    default); every one keeps 10,000 generated classes."""
+    for env in ("local", "retail", "standalone"):
+        settings = spark_settings(load_config(env=env, environ={}).spark)
+        assert settings["spark.sql.codegen.wholeStage"] == "false", env
+        assert settings["spark.sql.codegen.cache.maxEntries"] == "10000", env
+    for env in ("retail_full", "cluster", "synthetic_1m"):
+        settings = spark_settings(load_config(env=env, environ={}).spark)
+        assert settings["spark.sql.codegen.wholeStage"] == "true", env
+        assert settings["spark.sql.codegen.cache.maxEntries"] == "10000", env
+    assert spark_settings(load_config(env="local", environ={"RECS_SPARK__WHOLE_STAGE_CODEGEN": "true"}).spark)[
+        "spark.sql.codegen.wholeStage"] == "true"
+
+
+@pytest.mark.spark
+def test_the_running_session_fuses_no_stages(spark):
+    """The test session is built from the local defaults: its plans hold no WholeStageCodegen node."""
+    frame = spark.range(100).selectExpr("id % 7 AS k", "id * 2 AS v").groupBy("k").sum("v")
+    assert sorted(r[0] for r in frame.collect()) == list(range(7))
+    plan = frame._jdf.queryExecution().executedPlan().toString()      # the final plan, once run
+    assert spark.conf.get("spark.sql.codegen.wholeStage") == "false"
+    assert "HashAggregate" in plan and "*(" not in plan               # a fused stage prints as "*(n) Operator"
