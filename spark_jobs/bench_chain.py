@@ -131,6 +131,14 @@ class MemorySampler(threading.Thread):
             self.done.wait(self.every)
 
 
+def recs_run(env: str, overrides: dict, run_date: str) -> list[str]:
+    """The command line of `recs --env ENV --set KEY=VALUE ... run --date D`."""
+    argv = [RECS, "--env", env]
+    for key, value in overrides.items():
+        argv += ["--set", f"{key}={value}"]
+    return [*argv, "run", "--date", run_date]
+
+
 def generate(events: int, config: Config, folder: Path) -> Path:
     """The shop's raw folder, generated once (seeded) for `events` events."""
     raw = folder / f"shop-{events}" / "raw"
@@ -153,10 +161,7 @@ def run_chain(env: str, events: int, config: Config, raw: Path, folder: Path) ->
     last = config.generator.start_date + dt.timedelta(days=config.bench_chain.days - 1)
     overrides = {"paths.raw": raw, "paths.lake": base / "lake", "paths.snapshots": base / "snapshots",
                  "paths.logs_raw": base / "logs", "s3.local_dir": base / "s3"}
-    argv = [RECS, "--env", env]
-    for key, value in overrides.items():
-        argv += ["--set", f"{key}={value}"]
-    argv += ["run", "--date", last.isoformat()]
+    argv = recs_run(env, overrides, last.isoformat())
     began = time.perf_counter()
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=PROJECT_ROOT)
     sampler = MemorySampler(process.pid, config.bench_chain.sample_seconds)

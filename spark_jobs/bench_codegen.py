@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from conf import load_config
-from spark_jobs.bench_chain import PROJECT_ROOT, RECS, step_seconds
+from spark_jobs.bench_chain import PROJECT_ROOT, recs_run, step_seconds
 
 # Spark's own defaults for the two settings (conf.schema.SparkConfig.whole_stage_codegen, codegen_cache_entries)
 SPARK_DEFAULTS = {"spark.whole_stage_codegen": "true", "spark.codegen_cache_entries": "100"}
@@ -47,11 +47,9 @@ def run_once(env: str, run_date: str, overrides: dict[str, str], folder: Path) -
     shutil.rmtree(folder, ignore_errors=True)
     paths = {"paths.lake": folder / "lake", "paths.snapshots": folder / "snapshots", "paths.logs_raw": folder / "logs",
              "s3.local_dir": folder / "s3", "spark.log_dir": folder / "spark-logs"}
-    argv = [RECS, "--env", env]
-    for key, value in {**paths, **overrides}.items():
-        argv += ["--set", f"{key}={value}"]
     began = time.perf_counter()
-    done = subprocess.run([*argv, "run", "--date", run_date], capture_output=True, text=True, cwd=PROJECT_ROOT)
+    done = subprocess.run(recs_run(env, {**paths, **overrides}, run_date), capture_output=True, text=True,
+                          cwd=PROJECT_ROOT)
     seconds = time.perf_counter() - began
     if done.returncode != 0:
         raise RuntimeError(f"the chain failed (exit {done.returncode}) with {overrides or 'the configured settings'}:"
