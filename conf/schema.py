@@ -106,6 +106,13 @@ class GeneratorConfig(Section):
     compress: bool = True
 
 
+class CooccurrenceConfig(Section):
+    """Item-pair sums over groups with sparse products (models/cooccurrence.py: EASE, item_similarity, fbt)."""
+
+    chunk_products: int = Field(20_000_000, ge=1, description="item products (sum of each group's items squared) "
+                                "one sparse product makes at most: bounds an executor's memory, ~16 bytes each")
+
+
 class SimilarityConfig(Section):
     """Item-item neighbours from co-occurrence in users' histories (spark_jobs/item_similarity.py)."""
 
@@ -502,6 +509,7 @@ class Config(Section):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     interactions: InteractionsConfig = Field(default_factory=InteractionsConfig)
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
+    cooccurrence: CooccurrenceConfig = Field(default_factory=CooccurrenceConfig)
     similarity: SimilarityConfig = Field(default_factory=SimilarityConfig)
     fbt: FbtConfig = Field(default_factory=FbtConfig)
     cart: CartConfig = Field(default_factory=CartConfig)

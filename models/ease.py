@@ -1,7 +1,7 @@
 """EASE (Steck 2019): item-item weights B = I - P diag(1 / diag(P)), P = (X'X + lambda I)^-1.
 
-The Gram matrix X'X is summed in Spark (a self-join per user, so users never reach the
-driver), then inverted on the driver: stated limit `ease.max_items` items (an n x n
+The Gram matrix X'X is summed in Spark (models/cooccurrence.py: sparse products per batch of
+users, so users never reach the driver), then inverted on the driver: stated limit `ease.max_items` items (an n x n
 float64 matrix; 20k items is 3.2 GB and a minute or two of inversion). Larger catalogs
 are skipped with a log line. Users are scored on the executors with B broadcast
 (float32), partition by partition.
@@ -17,24 +17,27 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from conf.schema import EaseConfig
+from models import cooccurrence
 
 log = logging.getLogger(__name__)
 LIST_DDL = "user_id string, item_id string, score float, rank int"
 
 
-def gram(interactions: DataFrame) -> DataFrame:
-    """item_id, other_id, value = sum over users of w(u, i) * w(u, j) (both orders, and i = j)."""
-    left = interactions.select("user_id", "item_id", F.col("weight").alias("_wi"))
-    right = interactions.select("user_id", F.col("item_id").alias("other_id"), F.col("weight").alias("_wj"))
-    return left.join(right, "user_id").groupBy("item_id", "other_id") \
-        .agg(F.sum(F.col("_wi") * F.col("_wj")).alias("value"))
+def gram(interactions: DataFrame, item_ids: np.ndarray, chunk_products: int) -> pd.DataFrame:
+    """_i, _j, value (i <= j, positions in `item_ids`) = sum over users of w(u, i) * w(u, j)."""
+    spark = interactions.sparkSession
+    index = spark.createDataFrame(pd.DataFrame({"item_id": item_ids, "_i": np.arange(len(item_ids), dtype=np.int32)}),
+                                  "item_id string, _i int")
+    return cooccurrence.pair_sums(interactions, "user_id", F.broadcast(index), chunk_products, value="weight",
+                                  diagonal=True).toPandas()
 
 
-def weights(item_ids: np.ndarray, gram_rows: pd.DataFrame, regularization: float) -> np.ndarray:
-    """The EASE matrix B (float32, zero diagonal) for the items in `item_ids` order."""
-    position = pd.Series(np.arange(len(item_ids)), index=item_ids)
-    g = np.zeros((len(item_ids), len(item_ids)), dtype=np.float64)
-    g[position[gram_rows["item_id"]].to_numpy(), position[gram_rows["other_id"]].to_numpy()] = gram_rows["value"]
+def weights(n_items: int, gram_rows: pd.DataFrame, regularization: float) -> np.ndarray:
+    """The EASE matrix B (float32, zero diagonal) from the Gram matrix's upper triangle (gram's rows)."""
+    g = np.zeros((n_items, n_items), dtype=np.float64)
+    i, j, value = gram_rows["_i"].to_numpy(), gram_rows["_j"].to_numpy(), gram_rows["value"].to_numpy()
+    g[i, j] = value
+    g[j, i] = value
     g[np.diag_indices_from(g)] += regularization
     p = np.linalg.inv(g)
     b = p / (-np.diag(p))
@@ -42,7 +45,7 @@ def weights(item_ids: np.ndarray, gram_rows: pd.DataFrame, regularization: float
     return b.astype(np.float32)
 
 
-def fit(interactions: DataFrame, settings: EaseConfig,
+def fit(interactions: DataFrame, settings: EaseConfig, chunk_products: int,
         unit_weight: float = 1.0) -> tuple[np.ndarray, np.ndarray] | None:
     """(item ids, B), or None (with a log line) when the catalog is over ease.max_items.
 
@@ -56,7 +59,7 @@ def fit(interactions: DataFrame, settings: EaseConfig,
         return None
     item_ids = np.array(sorted(r[0] for r in distinct.collect()), dtype=object)
     scaled = interactions.withColumn("weight", F.col("weight") / float(unit_weight))
-    return item_ids, weights(item_ids, gram(scaled).toPandas(), settings.regularization)
+    return item_ids, weights(len(item_ids), gram(scaled, item_ids, chunk_products), settings.regularization)
 
 
 def recommend(spark: SparkSession, interactions: DataFrame, model: tuple[np.ndarray, np.ndarray], n: int,

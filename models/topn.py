@@ -34,20 +34,27 @@ def from_neighbours(history: DataFrame, neighbours: DataFrame, n: int, exclude_s
         neighbours: item_id, neighbour_id, score (top-K per item).
         n: list length.
         exclude_seen: drop the user's own items.
-        anchor: also return `anchor`, the user's item that contributed most (provenance).
-        seen: the items excluded with exclude_seen (default: history).
+        anchor: also return `anchor`, the user's item that contributed most (provenance; a tie between two
+            items' contributions picks either).
+        seen: the user's items, excluded with exclude_seen, where the anchor's id is looked up (default: history).
     """
     contribution = F.col("weight") * F.col("_sim")
     aggregates = [F.sum(contribution).alias("score")]
-    if anchor:
-        aggregates.append(F.max_by("item_id", contribution).alias("anchor"))
-    scored = (history.select("user_id", "item_id", "weight")
+    if anchor:      # by hash: a fixed-width max_by keeps the aggregation hashed (a string one sorts every pair row)
+        aggregates.append(F.max_by("_anchor_hash", contribution).alias("_anchor_hash"))
+    scored = (history.select("user_id", "item_id", "weight", F.xxhash64("item_id").alias("_anchor_hash"))
               .join(neighbours.select("item_id", "neighbour_id", F.col("score").alias("_sim")), "item_id")
               .groupBy("user_id", F.col("neighbour_id").alias("item_id"))
               .agg(*aggregates))
     if exclude_seen:
         scored = without_seen(scored, history if seen is None else seen)
-    return top_n(scored, n).select(*LIST_COLUMNS, *(["anchor"] if anchor else []))
+    top = top_n(scored, n)
+    if not anchor:
+        return top.select(*LIST_COLUMNS)
+    items = history if seen is None else seen       # the user's items: a superset of history (often cached)
+    anchors = items.select("user_id", F.col("item_id").alias("anchor"), F.xxhash64("item_id").alias("_anchor_hash")) \
+        .distinct().dropDuplicates(["user_id", "_anchor_hash"])
+    return top.join(anchors, ["user_id", "_anchor_hash"], "left").select(*LIST_COLUMNS, "anchor")
 
 
 def positions(frame: DataFrame, order: list, column: str) -> DataFrame:

@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 
 from conf import Config
 from conf.schema import FbtConfig
+from models.cooccurrence import pair_counts
 from spark_jobs import lake
 from spark_jobs.interactions import read_events
 
@@ -38,13 +39,11 @@ def orders(events: DataFrame, max_order_items: int) -> DataFrame:
     return lines.join(size.filter(F.col("_size") <= max_order_items), "order_id").select("order_id", "item_id")
 
 
-def pair_statistics(baskets: DataFrame) -> DataFrame:
+def pair_statistics(baskets: DataFrame, chunk_products: int) -> DataFrame:
     """item_id, other_id, support, confidence, lift for every ordered pair seen in one order."""
     n_orders = baskets.select("order_id").distinct().groupBy().count().withColumnRenamed("count", "_orders")
     per_item = baskets.groupBy("item_id").agg(F.count(F.lit(1)).alias("_ni"))
-    pairs = (baskets.join(baskets.withColumnRenamed("item_id", "other_id"), "order_id")
-             .filter(F.col("item_id") != F.col("other_id"))
-             .groupBy("item_id", "other_id").agg(F.count(F.lit(1)).alias("support")))
+    pairs = pair_counts(baskets, "order_id", chunk_products)
     other = per_item.select(F.col("item_id").alias("other_id"), F.col("_ni").alias("_nj"))
     confidence = F.col("support") / F.col("_ni")
     return (pairs.join(per_item, "item_id").join(other, "other_id").crossJoin(F.broadcast(n_orders))
@@ -52,9 +51,9 @@ def pair_statistics(baskets: DataFrame) -> DataFrame:
                     (confidence / (F.col("_nj") / F.col("_orders"))).alias("lift")))
 
 
-def transform(events: DataFrame, settings: FbtConfig) -> DataFrame:
+def transform(events: DataFrame, settings: FbtConfig, chunk_products: int) -> DataFrame:
     """Top-K partners per item that pass the thresholds; score = confidence."""
-    stats = pair_statistics(orders(events, settings.max_order_items))
+    stats = pair_statistics(orders(events, settings.max_order_items), chunk_products)
     passing = stats.filter((F.col("confidence") >= settings.min_confidence) & (F.col("lift") >= settings.min_lift)
                            & (F.col("support") >= min(settings.min_support, settings.sparse_min_support)))
     strong = F.col("support") >= settings.min_support
@@ -71,6 +70,7 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
     end = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
     events = read_events(spark, config, run_date).filter(F.col("event_time") < F.lit(end))
     report = lake.write_item_pairs(spark, config.paths.lake, "fbt_pairs", run_date,
-                                   transform(events, config.fbt), config.fbt.output_files)
+                                   transform(events, config.fbt, config.cooccurrence.chunk_products),
+                                   config.fbt.output_files)
     log.info("fbt_pairs %s: %d pairs for %d items", run_date, report["pairs"], report["items"])
     return report

@@ -5,9 +5,9 @@ A context is a user's history or one session. For items i and j:
     score(i, j)   = support / sqrt(n(i) n(j))  *  support / (support + shrink)
 (cosine over binary context vectors, shrunk towards 0 when the evidence is thin). A
 context contributes its similarity.max_history most recent items, which bounds the pairs
-it makes; pairs are formed by a self-join on the context, so no item x item matrix is
-ever held on one node. Pairs under similarity.min_support are dropped; the top_k best
-neighbours per item are kept.
+it makes; pairs are counted with sparse products per batch of contexts (models/cooccurrence.py)
+and summed in Spark by item pair, so no item x item matrix is ever held on one node. Pairs
+under similarity.min_support are dropped; the top_k best neighbours per item are kept.
 
 Reads  {lake}/curated/events/dt=<lookback..D>/
 Writes {lake}/curated/item_similarity/dt=D/  (item_id, neighbour_id, score, support, rank)
@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 
 from conf import Config
 from conf.schema import SimilarityConfig
+from models.cooccurrence import pair_counts
 from models.topn import top_n
 from spark_jobs import lake
 from spark_jobs.interactions import read_events
@@ -41,14 +42,11 @@ def contexts(events: DataFrame, max_history: int) -> DataFrame:
             .filter(F.col("_n") <= max_history).select("context", "item_id"))
 
 
-def cooccurrence_scores(baskets: DataFrame, min_support: int, shrink: float) -> DataFrame:
+def cooccurrence_scores(baskets: DataFrame, min_support: int, shrink: float, chunk_products: int) -> DataFrame:
     """item_id, neighbour_id, score, support from (context, item_id) rows (see the module doc)."""
     counts = baskets.groupBy("item_id").agg(F.count(F.lit(1)).alias("_n"))
-    left = baskets.select("context", "item_id")
-    right = baskets.select("context", F.col("item_id").alias("neighbour_id"))
-    pairs = (left.join(right, "context").filter(F.col("item_id") != F.col("neighbour_id"))
-             .groupBy("item_id", "neighbour_id").agg(F.count(F.lit(1)).alias("support"))
-             .filter(F.col("support") >= min_support))
+    pairs = pair_counts(baskets, "context", chunk_products, other="neighbour_id").filter(
+        F.col("support") >= min_support)
     n_i = counts.select("item_id", F.col("_n").alias("_ni"))
     n_j = counts.select(F.col("item_id").alias("neighbour_id"), F.col("_n").alias("_nj"))
     support = F.col("support").cast("double")
@@ -57,9 +55,10 @@ def cooccurrence_scores(baskets: DataFrame, min_support: int, shrink: float) -> 
             .select("item_id", "neighbour_id", "score", "support"))
 
 
-def transform(events: DataFrame, settings: SimilarityConfig) -> DataFrame:
+def transform(events: DataFrame, settings: SimilarityConfig, chunk_products: int) -> DataFrame:
     """Top-K neighbours per item (item_id, neighbour_id, score, support, rank)."""
-    scored = cooccurrence_scores(contexts(events, settings.max_history), settings.min_support, settings.shrink)
+    scored = cooccurrence_scores(contexts(events, settings.max_history), settings.min_support, settings.shrink,
+                                 chunk_products)
     return top_n(scored, settings.top_k, key="item_id", item="neighbour_id") \
         .select("item_id", "neighbour_id", "score", "support", "rank")
 
@@ -69,6 +68,7 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
     end = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time())
     events = read_events(spark, config, run_date).filter(F.col("event_time") < F.lit(end))
     report = lake.write_item_pairs(spark, config.paths.lake, "item_similarity", run_date,
-                                   transform(events, config.similarity), config.similarity.output_files)
+                                   transform(events, config.similarity, config.cooccurrence.chunk_products),
+                                   config.similarity.output_files)
     log.info("item_similarity %s: %d pairs for %d items", run_date, report["pairs"], report["items"])
     return report

@@ -53,9 +53,10 @@ def lists_as_of(spark: SparkSession, events: DataFrame, catalog: DataFrame, conf
     """The lists a snapshot of the day before `cutoff` would serve: fbt, similar, popular (nightly transforms)."""
     before = events.filter(F.col("event_time") < F.lit(midnight(cutoff)))
     day = cutoff - dt.timedelta(days=1)
-    fbt = fbt_pairs.transform(before, config.fbt).select("item_id", F.col("other_id").alias("neighbour_id"), "score",
-                                                        "rank")
-    similar = content.blend(item_similarity.transform(before, config.similarity),
+    chunk = config.cooccurrence.chunk_products
+    fbt = fbt_pairs.transform(before, config.fbt, chunk).select("item_id", F.col("other_id").alias("neighbour_id"),
+                                                                "score", "rank")
+    similar = content.blend(item_similarity.transform(before, config.similarity, chunk),
                             content.transform(spark, catalog, config), config.content.blend, config.similarity.top_k)
     popular = popularity.transform(before, catalog, day, config.popularity, config.interactions.weights,
                                    config.interactions.lookback_days)

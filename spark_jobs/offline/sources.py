@@ -167,11 +167,12 @@ def buy_again(ctx: Context, model, users: DataFrame, n: int, exclude_seen: bool)
 # ---- item neighbours ----
 
 def fit_item_knn(ctx: Context) -> DataFrame:
-    return item_similarity(ctx.view.train_events, ctx.config.similarity).cache()
+    return item_similarity(ctx.view.train_events, ctx.config.similarity, ctx.config.cooccurrence.chunk_products) \
+        .cache()
 
 
 def fit_fbt(ctx: Context) -> DataFrame:
-    return fbt_pairs(ctx.view.train_events, ctx.config.fbt).select(
+    return fbt_pairs(ctx.view.train_events, ctx.config.fbt, ctx.config.cooccurrence.chunk_products).select(
         "item_id", F.col("other_id").alias("neighbour_id"), "score").cache()
 
 
@@ -213,7 +214,8 @@ def from_factors(ctx: Context, factors, users: DataFrame, n: int, exclude_seen: 
 
 
 def fit_ease(ctx: Context):
-    return ease.fit(ctx.view.train, ctx.config.ease, max(ctx.config.interactions.weights.values()))
+    return ease.fit(ctx.view.train, ctx.config.ease, ctx.config.cooccurrence.chunk_products,
+                    max(ctx.config.interactions.weights.values()))
 
 
 def from_ease(ctx: Context, model, users: DataFrame, n: int, exclude_seen: bool) -> DataFrame | None:
