@@ -99,8 +99,9 @@ def resolve_path(path: str, root: Path) -> str:
     return str((root / path).resolve())
 
 
-# Sections that say where and how to run, not what to compute: left out of the digest.
-NOT_IN_DIGEST = {"env", "paths", "spark", "serve", "s3", "airflow", "experiment_report", "ab_demo"}
+# Sections that say where and how to run, not what to compute: left out of the digest (cooccurrence.chunk_products
+# cuts the same sums into products of another size).
+NOT_IN_DIGEST = {"env", "paths", "spark", "cooccurrence", "serve", "s3", "airflow", "experiment_report", "ab_demo"}
 
 
 def config_digest(config: Config) -> str:

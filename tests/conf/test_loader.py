@@ -96,8 +96,9 @@ def test_malformed_yaml_and_unknown_environment_fail_clearly(tmp_path):
 def test_digest_follows_results_not_locations():
     base = load_config(env="local", environ={})
     moved = load_config(env="local", environ={"RECS_PATHS__LAKE": "/elsewhere"})
+    rechunked = load_config(env="local", environ={"RECS_COOCCURRENCE__CHUNK_PRODUCTS": "1000"})
     tuned = load_config(env="local", environ={"RECS_INTERACTIONS__HALF_LIFE_DAYS": "7"})
-    assert config_digest(base) == config_digest(moved)
+    assert config_digest(base) == config_digest(moved) == config_digest(rechunked)
     assert config_digest(base) != config_digest(tuned)
     assert len(config_digest(base)) == 12
 
