@@ -82,7 +82,8 @@ def pair_sums(rows: DataFrame, group: str, index: DataFrame, chunk_products: int
 def pair_counts(rows: DataFrame, group: str, chunk_products: int, other: str = "other_id") -> DataFrame:
     """item_id, `other`, support: the groups holding both items, for every ordered pair of distinct items.
 
-    rows: group, item_id, one row per distinct (group, item).
+    rows: group, item_id, one row per distinct (group, item). The item index (items-sized) is cached: the
+    sums and both joins back to the ids read it.
     """
     index = item_index(rows).cache()
     upper = pair_sums(rows, group, index, chunk_products)

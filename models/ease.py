@@ -1,8 +1,8 @@
 """EASE (Steck 2019): item-item weights B = I - P diag(1 / diag(P)), P = (X'X + lambda I)^-1.
 
 The Gram matrix X'X is summed in Spark (models/cooccurrence.py: sparse products per batch of
-users, so users never reach the driver), then inverted on the driver: stated limit `ease.max_items` items (an n x n
-float64 matrix; 20k items is 3.2 GB and a minute or two of inversion). Larger catalogs
+users, so users never reach the driver), then inverted on the driver: stated limit
+`ease.max_items` items (an n x n float64 matrix; 20k items is 3.2 GB and a minute or two of inversion). Larger catalogs
 are skipped with a log line. Users are scored on the executors with B broadcast
 (float32), partition by partition.
 """

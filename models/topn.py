@@ -39,10 +39,11 @@ def from_neighbours(history: DataFrame, neighbours: DataFrame, n: int, exclude_s
         seen: the user's items, excluded with exclude_seen, where the anchor's id is looked up (default: history).
     """
     contribution = F.col("weight") * F.col("_sim")
+    hashed = F.xxhash64("item_id").alias("_anchor_hash")
     aggregates = [F.sum(contribution).alias("score")]
     if anchor:      # by hash: a fixed-width max_by keeps the aggregation hashed (a string one sorts every pair row)
         aggregates.append(F.max_by("_anchor_hash", contribution).alias("_anchor_hash"))
-    scored = (history.select("user_id", "item_id", "weight", F.xxhash64("item_id").alias("_anchor_hash"))
+    scored = (history.select("user_id", "item_id", "weight", hashed)
               .join(neighbours.select("item_id", "neighbour_id", F.col("score").alias("_sim")), "item_id")
               .groupBy("user_id", F.col("neighbour_id").alias("item_id"))
               .agg(*aggregates))
@@ -52,8 +53,8 @@ def from_neighbours(history: DataFrame, neighbours: DataFrame, n: int, exclude_s
     if not anchor:
         return top.select(*LIST_COLUMNS)
     items = history if seen is None else seen       # the user's items: a superset of history (often cached)
-    anchors = items.select("user_id", F.col("item_id").alias("anchor"), F.xxhash64("item_id").alias("_anchor_hash")) \
-        .distinct().dropDuplicates(["user_id", "_anchor_hash"])
+    anchors = items.select("user_id", F.col("item_id").alias("anchor"), hashed).distinct() \
+        .dropDuplicates(["user_id", "_anchor_hash"])
     return top.join(anchors, ["user_id", "_anchor_hash"], "left").select(*LIST_COLUMNS, "anchor")
 
 
