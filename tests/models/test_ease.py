@@ -43,7 +43,7 @@ def test_catalog_over_the_limit_is_skipped(spark, make_config, caplog):
     assert "EASE skipped" in caplog.text
 
 
-def test_weights_keep_the_order_of_item_ids():
+def test_weights_are_zero_without_co_occurrence():
     gram = pd.DataFrame({"_i": [1, 0], "_j": [1, 0], "value": [4.0, 1.0]})
     b = ease.weights(2, gram, 1.0)
     assert b.shape == (2, 2) and np.all(b == 0)      # no co-occurrence: no weight
