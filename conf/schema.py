@@ -311,6 +311,11 @@ class RankingConfig(Section):
     broadcast_max_items: int = Field(1_000_000, ge=0, description="item-sized tables (item features, random "
                                      "negatives) are broadcast to every executor up to this many catalog items; "
                                      "above, they are joined with a shuffle")
+    broadcast_max_neighbours: int = Field(5_000_000, ge=0, description="item_knn / fbt / content lists are scored "
+                                          "on the executors with the neighbour table broadcast up to this many rows "
+                                          "(items x top_k, ~20 bytes each); above, with a shuffle join")
+    neighbour_slice_products: int = Field(2_000_000, ge=1, description="...expanding at most this many (item, "
+                                          "neighbour) products at a time per executor task (~100 bytes each)")
     rerank_pool: int = Field(300, ge=1, description="best-scored candidates per user handed to the re-ranker")
     list_length: int = Field(100, ge=1, description="entries per final list")
     params: dict[str, float | int | str] = Field(default_factory=lambda: {

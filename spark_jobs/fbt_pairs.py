@@ -22,7 +22,7 @@ import logging
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from conf import Config
+from conf import Config, config_digest
 from conf.schema import FbtConfig
 from models.cooccurrence import pair_counts
 from spark_jobs import lake
@@ -71,6 +71,6 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
     events = read_events(spark, config, run_date).filter(F.col("event_time") < F.lit(end))
     report = lake.write_item_pairs(spark, config.paths.lake, "fbt_pairs", run_date,
                                    transform(events, config.fbt, config.cooccurrence.chunk_products),
-                                   config.fbt.output_files)
+                                   config.fbt.output_files, config_digest(config))
     log.info("fbt_pairs %s: %d pairs for %d items", run_date, report["pairs"], report["items"])
     return report

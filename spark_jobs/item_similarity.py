@@ -21,7 +21,7 @@ import logging
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from conf import Config
+from conf import Config, config_digest
 from conf.schema import SimilarityConfig
 from models.cooccurrence import pair_counts
 from models.topn import top_n
@@ -69,6 +69,6 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
     events = read_events(spark, config, run_date).filter(F.col("event_time") < F.lit(end))
     report = lake.write_item_pairs(spark, config.paths.lake, "item_similarity", run_date,
                                    transform(events, config.similarity, config.cooccurrence.chunk_products),
-                                   config.similarity.output_files)
+                                   config.similarity.output_files, config_digest(config))
     log.info("item_similarity %s: %d pairs for %d items", run_date, report["pairs"], report["items"])
     return report

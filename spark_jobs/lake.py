@@ -127,14 +127,16 @@ def write_partition(df, path: str, files: int, sort_by: list[str]) -> None:
        .parquet(path))
 
 
-def write_item_pairs(spark, lake_root: str, job: str, run_date, pairs, files: int) -> dict:
-    """Write an (item_id, ..., rank) table of a model job for run_date, then its report: pairs and items."""
+def write_item_pairs(spark, lake_root: str, job: str, run_date, pairs, files: int, digest: str) -> dict:
+    """Write an (item_id, ..., rank) table of a model job for run_date, then its report: pairs, items and the
+    config digest it was computed with (the ranking step reuses the table only under the same one)."""
     from pyspark.sql import functions as F
 
     out = curated(lake_root, job, run_date)
     write_partition(pairs, out, files, ["item_id", "rank"])
     written = spark.read.parquet(out).agg(F.count(F.lit(1)).alias("pairs"),
                                           F.countDistinct("item_id").alias("items")).first()
-    summary = {"job": job, "run_date": run_date.isoformat(), "output": out, **written.asDict()}
+    summary = {"job": job, "run_date": run_date.isoformat(), "output": out, **written.asDict(),
+               "config_digest": digest}
     write_json(spark, report(lake_root, job, run_date), summary)
     return summary

@@ -16,7 +16,8 @@ For run date D (spark_jobs/offline/ranked.py does the work):
    config digest. Without the gate it trains on the windows up to D;
 3. every user's final list (ranking.list_length) as of the end of D, with reason codes: the
    ranker's, or the winning source's in its own order (only that source is fitted), through
-   the same rules.
+   the same rules. item_knn and fbt are not fitted again there: D's item_similarity and
+   fbt_pairs steps wrote the same tables (candidates.nightly_models).
 With too little history for a holdout or a label window (a new shop), the job writes a report
 saying why it skipped and no lists: the snapshot then serves the ALS lists (spark_jobs/snapshot.py).
 
@@ -38,7 +39,7 @@ from conf import Config
 from models.ranker import RankerError, to_json
 from spark_jobs import lake
 from spark_jobs.interactions import read_events
-from spark_jobs.offline import gate, ranked
+from spark_jobs.offline import candidates, gate, ranked
 from spark_jobs.offline.split import EvaluationError, as_of, temporal_split
 
 log = logging.getLogger(__name__)
@@ -161,15 +162,17 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
         spark.catalog.clearCache()
         return report
     view = as_of(events, catalog, config, cutoff)
+    nightly = candidates.nightly_models(spark, config, run_date)     # this run's item_similarity / fbt_pairs
     if model is not None:
         lake.write_json(spark, out["ranker"], to_json(model))
         lists = ranked.final_lists(spark, view, view.users, config, model, config.rerank, discovery,
-                                    config.ranking.list_length)
+                                    config.ranking.list_length, candidates.fit(spark, view, config, known=nightly))
         report.update(importances=model.importances, training=model.training)
     else:
         log.warning("ranking %s: publishing %s's lists (%s)", run_date, report["published"], report["gate"]["why"])
         lake.delete(spark, out["ranker"])
-        frame = ranked.candidate_frame(spark, view, view.users, config, discovery, names=[report["published"]])
+        fitted = candidates.fit(spark, view, config, [report["published"]], nightly)
+        frame = ranked.candidate_frame(spark, view, view.users, config, discovery, fitted)
         lists = ranked.source_lists(spark, view, frame, report["published"], config, config.rerank,
                                     config.ranking.list_length)
     lake.write_partition(lists, out["ranked"], config.ranking.output_files, ["user_id", "rank"])

@@ -9,14 +9,16 @@ or category (provenance for the reason code).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from conf import Config
+from conf import Config, config_digest
 from models.topn import LIST_COLUMNS
+from spark_jobs import lake
 from spark_jobs.offline import features, sources
 from spark_jobs.offline.split import Split
 
@@ -40,11 +42,33 @@ class Fitted:
         return self.models.get(features.factor_source(self.context.config) or "")
 
 
-def fit(spark: SparkSession, view: Split, config: Config, names: list[str] | None = None) -> Fitted:
+def fit(spark: SparkSession, view: Split, config: Config, names: list[str] | None = None,
+        known: dict[str, object] | None = None) -> Fitted:
     """Fit the configured sources (or only `names`, e.g. the one source a run publishes) on what is known at
-    view.cutoff."""
+    view.cutoff; `known`: models already fitted on that view (nightly_models), used as they are."""
     context = sources.Context(spark, view, config, ranking=True)
-    return Fitted(context, {name: sources.get(name).fit(context) for name in names or config.ranking.sources})
+    known = known or {}
+    return Fitted(context, {name: known[name] if name in known else sources.get(name).fit(context)
+                            for name in names or config.ranking.sources})
+
+
+# source -> (the nightly job that writes the same table, its neighbour column)
+NIGHTLY = {"item_knn": ("item_similarity", "neighbour_id"), "fbt": ("fbt_pairs", "other_id")}
+
+
+def nightly_models(spark: SparkSession, config: Config, run_date: dt.date) -> dict[str, DataFrame]:
+    """The neighbour tables that run_date's item_similarity and fbt_pairs steps wrote with this configuration (their
+    reports' config digest): the same transforms of the same events (up to the end of run_date) as those sources'
+    fits on the run's final view, so that view reads them instead of fitting them again. Missing or written
+    under another configuration: left out (fitted)."""
+    digest = config_digest(config)
+    found = {}
+    for name, (job, other) in NIGHTLY.items():
+        report = lake.read_json(spark, lake.report(config.paths.lake, job, run_date)) or {}
+        if name in config.ranking.sources and report.get("config_digest") == digest:
+            found[name] = spark.read.parquet(lake.curated(config.paths.lake, job, run_date)).select(
+                "item_id", F.col(other).alias("neighbour_id"), "score").cache()
+    return found
 
 
 def merged(fitted: Fitted, users: DataFrame, exclude_seen: bool) -> DataFrame:

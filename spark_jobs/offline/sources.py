@@ -30,7 +30,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from conf import Config, ConfigError
-from models import ease
+from models import ease, neighbour_scores
 from models.als import train as train_als
 from models.ann import retrieve
 from models.content import neighbours as content_neighbours
@@ -190,12 +190,22 @@ def from_history(ctx: Context, neighbours: DataFrame, users: DataFrame, n: int, 
         latest = Window.partitionBy("user_id").orderBy(F.col("last_time").desc(), "item_id")
         history = history.withColumn("_r", F.row_number().over(latest)).filter(
             F.col("_r") <= ctx.config.ranking.recent_items)
-    return from_neighbours(history, neighbours, n, exclude_seen, anchor=True, seen=ctx.seen)
+    return neighbour_lists(ctx, history, neighbours, n, exclude_seen)
 
 
 def from_purchases(ctx: Context, neighbours: DataFrame, users: DataFrame, n: int, exclude_seen: bool) -> DataFrame:
     bought = ctx.history(users).filter(F.col("n_purchases") > 0)
-    return from_neighbours(bought, neighbours, n, exclude_seen, anchor=True, seen=ctx.seen)
+    return neighbour_lists(ctx, bought, neighbours, n, exclude_seen)
+
+
+def neighbour_lists(ctx: Context, history: DataFrame, neighbours: DataFrame, n: int, exclude_seen: bool) -> DataFrame:
+    """The neighbours' lists with anchors: scored on the executors with the neighbour table broadcast while it
+    holds at most ranking.broadcast_max_neighbours rows (models/neighbour_scores.py), else with a shuffle join."""
+    settings = ctx.config.ranking
+    if neighbours.count() <= settings.broadcast_max_neighbours:
+        return neighbour_scores.from_neighbours(history, neighbours, n, exclude_seen, ctx.seen,
+                                                settings.neighbour_slice_products)
+    return from_neighbours(history, neighbours, n, exclude_seen, anchor=True, seen=ctx.seen)
 
 
 # ---- latent factors and item-item regression ----

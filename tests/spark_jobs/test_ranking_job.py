@@ -130,3 +130,27 @@ def test_a_holdout_with_too_few_users_to_decide_well_widens_until_the_history_en
     assert wide == 6 and more["users"] > found["users"]
     widest, _ = widened(widen_below_users=10**6)                         # 3 -> 6 -> 12; 24 days pass 11-01
     assert widest == 12
+
+
+def test_the_final_view_reads_the_nights_neighbour_tables_instead_of_fitting_them(spark, lake_config):
+    from spark_jobs import fbt_pairs, item_similarity
+    from spark_jobs.interactions import read_events
+    from spark_jobs.offline import candidates, sources
+    from spark_jobs.offline.split import as_of
+
+    config = lake_config.model_copy(deep=True)
+    config.ranking = config.ranking.model_copy(update={"sources": [*lake_config.ranking.sources, "fbt"]})
+    item_similarity.main(spark, config, RUN_DATE)
+    fbt_pairs.main(spark, config, RUN_DATE)
+    end = dt.datetime.combine(RUN_DATE + dt.timedelta(days=1), dt.time())
+    events = read_events(spark, config, RUN_DATE).filter(F.col("event_time") < F.lit(end))
+    catalog = spark.read.parquet(lake.curated(config.paths.lake, "catalog", RUN_DATE))
+    context = sources.Context(spark, as_of(events, catalog, config, RUN_DATE + dt.timedelta(days=1)), config, True)
+    known = candidates.nightly_models(spark, config, RUN_DATE)
+    assert set(known) == {"item_knn", "fbt"}
+    for name, table in known.items():           # what the source's fit on the final view would give
+        fitted = sources.get(name).fit(context).select("item_id", "neighbour_id", "score")
+        theirs = {(r.item_id, r.neighbour_id): r.score for r in fitted.collect()}
+        ours = {(r.item_id, r.neighbour_id): r.score for r in table.collect()}
+        assert len(ours) > 100 and ours == pytest.approx(theirs, rel=1e-12), name
+    assert candidates.nightly_models(spark, lake_config, RUN_DATE) == {}     # written under another configuration
