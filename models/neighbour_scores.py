@@ -63,11 +63,9 @@ def user_lists(neighbours: Neighbours, chunk: pd.DataFrame, n: int, exclude_seen
     seen = first[known].astype(np.int64) * len(neighbours.ids) + position[known]
     per_user = np.bincount(first, weights=count, minlength=len(users))
     group = ((np.cumsum(per_user) - per_user) // max(max_products, 1)).astype(np.int64)   # slices of ~max_products
-    bounds = np.flatnonzero(np.r_[True, group[1:] != group[:-1], True])
-    pieces = [slice_lists(neighbours, first, start, count, weight, position, seen, lo, hi, n, exclude_seen)
-              for lo, hi in zip(bounds[:-1], bounds[1:])]
-    out = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame(columns=["_u", "_j", "score", "rank",
-                                                                                    "_a"])
+    bounds = np.flatnonzero(np.r_[True, group[1:] != group[:-1], True])     # one slice at least, even empty
+    out = pd.concat([slice_lists(neighbours, first, start, count, weight, position, seen, lo, hi, n, exclude_seen)
+                     for lo, hi in zip(bounds[:-1], bounds[1:])], ignore_index=True)
     return pd.DataFrame({"user_id": users[out["_u"].to_numpy(dtype=np.int64)],
                          "item_id": neighbours.ids[out["_j"].to_numpy(dtype=np.int64)],
                          "score": out["score"].to_numpy(dtype=np.float64),
