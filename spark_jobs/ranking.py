@@ -10,10 +10,12 @@ For run date D (spark_jobs/offline/ranked.py does the work):
    says passed: false, any earlier ranked output of D is removed, the quality_gate step
    (spark_jobs/quality_gate.py) fails the run, and the snapshot build refuses the date. With too
    little signal to decide, the run serves the ALS lists and says why.
-2. when the ranked lists won: the production ranker, trained on the gate ranker's label windows
-   plus the newest one (the ranking.label_days up to D, which overlaps the holdout), so only that
-   window's sources are fitted again; saved with its feature list, parameters, importances and
-   config digest. Without the gate it trains on the windows up to D;
+2. when the ranked lists won: the gate's ranker ranks the final lists, so the model the gate measured
+   is the one served; saved with its feature list, parameters, importances and config digest. With
+   ranking.refit_after_gate, a production ranker is trained instead on the gate ranker's label windows
+   plus the newest one (the ranking.label_days up to D, which overlaps the holdout, so that model is not
+   the one measured; only that window's sources are fitted again). Without the gate it trains on the
+   windows up to D;
 3. every user's final list (ranking.list_length) as of the end of D, with reason codes: the
    ranker's, or the winning source's in its own order (only that source is fitted), through
    the same rules. item_knn and fbt are not fitted again there: D's item_similarity and
@@ -36,7 +38,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from conf import Config
-from models.ranker import RankerError, to_json
+from models.ranker import Ranker, RankerError, to_json
 from spark_jobs import lake
 from spark_jobs.interactions import read_events
 from spark_jobs.offline import candidates, gate, ranked
@@ -80,10 +82,11 @@ def holdout(events, catalog, config: Config, run_date: dt.date, discovery: bool)
 
 
 def run_gate(spark: SparkSession, config: Config, events, catalog, run_date: dt.date,
-             discovery: bool) -> tuple[dict, list[ranked.Window]]:
+             discovery: bool) -> tuple[list[ranked.Window], Ranker, dict]:
     """Train without the holdout; score the ranked lists and every source's own lists on it; choose.
 
-    Returns the verdict and the gate ranker's label windows (the production ranker learns from them too).
+    Returns the gate ranker's label windows, the gate ranker (published as it is unless ranking.refit_after_gate)
+    and the verdict.
     """
     split, found, days = holdout(events, catalog, config, run_date, discovery)
     start = split.cutoff
@@ -102,7 +105,7 @@ def run_gate(spark: SparkSession, config: Config, events, catalog, run_date: dt.
     published = verdict["published"]
     figures = None if published is None else (measured if published == gate.RANKED else by_source)[published]
     log.info("gate %s: %s", run_date, verdict["why"])
-    return windows, {**verdict, "holdout": [start.isoformat(), run_date.isoformat()], "holdout_days": days,
+    return windows, model, {**verdict, "holdout": [start.isoformat(), run_date.isoformat()], "holdout_days": days,
             "signal": found, "k": config.gate.k, "measured": measured, "sources": by_source,
             "published_figures": figures, "previous": previous, "training": model.training}
 
@@ -134,10 +137,10 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
     report = {"job": JOB, "run_date": run_date.isoformat(), "output": out, "discovery": discovery,
               "gate": {"passed": True, "skipped": True}, "published": gate.RANKED}
     cutoff = run_date + dt.timedelta(days=1)
-    model, gate_windows = None, None
+    model, gate_model, gate_windows = None, None, None
     try:
         if config.gate.enabled:
-            gate_windows, report["gate"] = run_gate(spark, config, events, catalog, run_date, discovery)
+            gate_windows, gate_model, report["gate"] = run_gate(spark, config, events, catalog, run_date, discovery)
             release(spark, events)
             verdict = report["gate"]
             if verdict["inconclusive"]:
@@ -149,7 +152,9 @@ def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:
                 spark.catalog.clearCache()
                 return report
             report["published"] = verdict["published"]
-        if report["published"] == gate.RANKED and gate_windows is not None:
+        if report["published"] == gate.RANKED and gate_model is not None and not config.ranking.refit_after_gate:
+            model = gate_model                  # the ranker the gate measured is the one that ranks the lists
+        elif report["published"] == gate.RANKED and gate_windows is not None:
             newest = ranked.label_windows(spark, events, catalog, config, cutoff, discovery, newest_only=True)
             model = ranked.fit(newest + gate_windows, config, cutoff, discovery)
         elif report["published"] == gate.RANKED:

@@ -63,8 +63,21 @@ def test_a_run_writes_ranked_lists_its_ranker_and_a_passing_gate(spark, lake_con
     saved = ranker.from_json(lake.read_json(spark, passed["output"]["ranker"]), config_digest(lake_config))
     assert saved.features == features.names(lake_config) and set(saved.importances) == set(saved.features)
     assert saved.training["positives"] > 0 and sum(saved.importances.values()) == pytest.approx(1.0, abs=1e-3)
+    # the published ranker is the one the gate measured: trained on the windows before the holdout, not refitted
+    assert saved.training == {**gate_figures["training"]}
+    holdout_start = dt.date.fromisoformat(gate_figures["holdout"][0])
+    assert max(dt.date.fromisoformat(last) for _, last in saved.training["windows"]) < holdout_start
+
+
+def test_refit_after_gate_trains_the_published_ranker_with_the_newest_window_too(spark, lake_config, passed):
+    config = lake_config.model_copy(update={"ranking": lake_config.ranking.model_copy(
+        update={"refit_after_gate": True})})
+    report = job.main(spark, config, RUN_DATE)
+    gate_figures = report["gate"]
+    assert report["published"] == "ranked" and gate_figures["measured"] == passed["gate"]["measured"]
+    saved = ranker.from_json(lake.read_json(spark, report["output"]["ranker"]), config_digest(config))
     # the production ranker learned from the gate ranker's label windows (fitted once) plus the newest one
-    newest = [(RUN_DATE - dt.timedelta(days=lake_config.ranking.label_days - 1)).isoformat(), RUN_DATE.isoformat()]
+    newest = [(RUN_DATE - dt.timedelta(days=config.ranking.label_days - 1)).isoformat(), RUN_DATE.isoformat()]
     assert saved.training["windows"] == [newest, *gate_figures["training"]["windows"]]
     assert saved.training["rows"] > gate_figures["training"]["rows"]
 
