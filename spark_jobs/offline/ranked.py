@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
 
 import pandas as pd
@@ -161,8 +162,11 @@ def fit(windows: list[Window], config: Config, cutoff: dt.date, discovery: bool)
                                  "ranking.label_days or check the dates against the data")
     rows = pd.concat([w.rows.assign(user_id=f"{n}|" + w.rows["user_id"]) for n, w in enumerate(windows)],
                      ignore_index=True)
+    started = time.perf_counter()
     model = ranker.fit(rows, features.names(config), config.ranking, config.seed, config_digest(config))
     model.training.update(windows=[w.dates for w in windows], discovery=discovery)
+    log.info("ranker: fitted on %d rows, %d user queries in %.1f s", len(rows), model.training["users"],
+             time.perf_counter() - started)
     return model
 
 
