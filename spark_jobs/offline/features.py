@@ -98,8 +98,8 @@ def user_item_table(view: Split) -> DataFrame:
                     .alias("ui_overdue")))
 
 
-def user_table(view: Split, pairs: DataFrame) -> DataFrame:
-    purchases = view.train_events.filter(F.col("event_type") == "purchase")
+def user_table(view: Split, pairs: DataFrame, wanted: DataFrame) -> DataFrame:
+    purchases = view.train_events.filter(F.col("event_type") == "purchase").join(wanted, "user_id", "left_semi")
     orders = purchases.groupBy("user_id").agg(
         F.countDistinct("order_id").cast("double").alias("user_orders"),
         F.avg("price").alias("user_mean_price"))
@@ -129,9 +129,9 @@ def affinity_tables(view: Split, pairs: DataFrame) -> tuple[DataFrame, DataFrame
     return by_category, by_brand
 
 
-def user_side(view: Split, pairs: DataFrame) -> DataFrame:
-    """One row per user: the user features, and the user's items, categories and brands as maps
-    (item -> ui features, category -> (uc_share, uc_purchases), brand -> ub_share).
+def user_side(view: Split, pairs: DataFrame, wanted: DataFrame) -> DataFrame:
+    """One row per user of `wanted` (user_id; `pairs` holds only theirs): the user features, and the user's items,
+    categories and brands as maps (item -> ui features, category -> (uc_share, uc_purchases), brand -> ub_share).
 
     Keyed by user_id alone, so the candidate frame joins it on its user partitioning: the
     (user, item), (user, category) and (user, brand) tables would each shuffle the whole frame.
@@ -144,7 +144,7 @@ def user_side(view: Split, pairs: DataFrame) -> DataFrame:
         "category", F.struct("uc_share", "uc_purchases")))).alias("_uc"))
     ub = by_brand.groupBy("user_id").agg(F.map_from_entries(F.collect_list(F.struct(
         "brand", F.col("ub_share")))).alias("_ub"))
-    return (user_table(view, pairs).join(ui, "user_id", "left").join(uc, "user_id", "left")
+    return (user_table(view, pairs, wanted).join(ui, "user_id", "left").join(uc, "user_id", "left")
             .join(ub, "user_id", "left"))
 
 
@@ -179,8 +179,8 @@ def build(candidates: DataFrame, view: Split, recent: DataFrame, trending: DataF
     `factors`: the fitted ALS source's (user, item) factors, for als_dot (null without them).
 
     The candidate frame is shuffled once, by user: the per-user windows, then one join with the
-    user-side table (user_side) on the same key; the item-sized tables are broadcast
-    (up to ranking.broadcast_max_items items).
+    user-side table (user_side, for the frame's users only) on the same key; the item-sized tables
+    are broadcast (up to ranking.broadcast_max_items items).
     """
     user = Window.partitionBy("user_id")
     absent = [s for s in config.ranking.sources if f"{s}_score" not in candidates.columns]
@@ -188,11 +188,14 @@ def build(candidates: DataFrame, view: Split, recent: DataFrame, trending: DataF
                                      for s in absent for kind in ("score", "rank")])
     frame = frame.select("*", *[F.try_divide(F.col(f"{s}_score"), F.max(F.abs(f"{s}_score")).over(user))
                                 .alias(f"{s}_norm") for s in config.ranking.sources])    # one window pass
-    pairs = user_item_table(view).cache()
+    # every user-side table only for the users with candidates (a label window's sample, the holdout's users):
+    # a user's features read only that user's rows, so they are the same as computed over everyone
+    wanted = candidates.select("user_id").distinct()
+    pairs = user_item_table(view).join(wanted, "user_id", "left_semi").cache()
     limit = config.ranking.broadcast_max_items
     n_items = view.catalog.count()
     items = item_table(view, recent, trending, config)
-    users = user_side(view, pairs)
+    users = user_side(view, pairs, wanted)
     if factors is not None:
         items = items.join(factors[1].select("item_id", F.col("factors").alias("_if")), "item_id", "left")
         users = users.join(factors[0].select("user_id", F.col("factors").alias("_uf")), "user_id", "left")

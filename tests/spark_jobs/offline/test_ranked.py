@@ -19,8 +19,8 @@ def at(day: int) -> dt.datetime:
     return dt.datetime(2026, 11, day, 12)
 
 
-def small_build(spark, make_config, factors=None, sources=("buy_again", "popular_recent")):
-    """features.build over u1's candidates a, b, c on a small history (events on both sides of CUTOFF)."""
+def small_build(spark, make_config, factors=None, sources=("buy_again", "popular_recent"), users=("u1",)):
+    """features.build over the candidates a, b, c of `users` on a small history (events on both sides of CUTOFF)."""
     rows = [ev("1", "u1", "a", when=at(1)), ev("2", "u1", "a", when=at(5)), ev("3", "u1", "b", "view", at(6)),
             ev("4", "u2", "a", when=at(7)),
             ev("5", "u1", "b", when=at(10)), ev("6", "u1", "c", when=at(11)), ev("7", "u2", "a", when=at(12))]
@@ -29,7 +29,7 @@ def small_build(spark, make_config, factors=None, sources=("buy_again", "popular
                                     "in_stock boolean, created_at timestamp, promoted boolean, margin_tier string")
     config = make_config(ranking__sources=list(sources))
     view = as_of(events_frame(spark, rows), catalog, config, CUTOFF)
-    merged = spark.createDataFrame([("u1", x, None, None, None, None, 1.0, "als", None) for x in "abc"],
+    merged = spark.createDataFrame([(u, x, None, None, None, None, 1.0, "als", None) for u in users for x in "abc"],
                                    "user_id string, item_id string, buy_again_score double, buy_again_rank double, "
                                    "popular_recent_score double, popular_recent_rank double, n_sources double, "
                                    "source string, anchor string").repartition(2)   # as candidates come: split
@@ -50,6 +50,16 @@ def test_features_see_nothing_from_the_cutoff_on(spark, make_config):
     assert got["a"].uc_purchases == 2 and got["b"].uc_purchases == 0 and got["a"].ub_share == 1.0
     assert got["a"].purchased and not got["b"].purchased
     assert set(features.names(config)) <= set(got["a"].asDict())
+
+
+def test_user_features_are_the_same_whichever_users_hold_candidates(spark, make_config):
+    """The user-side tables are computed only for the frame's users: u1's features do not depend on u2 being there."""
+    _, alone = small_build(spark, make_config)
+    _, both = small_build(spark, make_config, users=("u1", "u2"))
+    both_rows = {(r.user_id, r.item_id): r.asDict() for r in both.collect()}
+    assert {r.item_id: r.asDict() for r in alone.collect()} == {i: both_rows[("u1", i)] for i in "abc"}
+    assert both_rows[("u2", "a")]["ui_purchases"] == 1 and both_rows[("u2", "a")]["user_purchases"] == 1
+    assert both_rows[("u2", "b")]["ui_events"] is None          # u2 never touched b: u1's history is not u2's
 
 
 def test_als_dot_scores_every_candidate_with_the_als_factors(spark, make_config):
