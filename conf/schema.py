@@ -307,10 +307,6 @@ class RankingConfig(Section):
     max_label_windows: int = Field(12, ge=1, description="...up to this many windows in all")
     max_train_users: int = Field(10_000, ge=1, description="users sampled (seeded) per window for the training "
                                                            "set, which is collected to the driver")
-    refit_after_gate: bool = Field(False, description="false: the quality gate's ranker (trained without the "
-                                   "holdout) ranks the published lists, so the model measured is the model served; "
-                                   "true: a production ranker is refitted with the newest label window added (one "
-                                   "more window's sources to fit; that model is never measured)")
     search: RankerSearchConfig = Field(default_factory=RankerSearchConfig)
     broadcast_max_items: int = Field(1_000_000, ge=0, description="item-sized tables (item features, random "
                                      "negatives) are broadcast to every executor up to this many catalog items; "

@@ -127,10 +127,9 @@ def window_rows(spark: SparkSession, events: DataFrame, catalog: DataFrame, conf
 
 
 def label_windows(spark: SparkSession, events: DataFrame, catalog: DataFrame, config: Config, cutoff: dt.date,
-                  discovery: bool, cache: dict | None = None, newest_only: bool = False) -> list[Window]:
+                  discovery: bool, cache: dict | None = None) -> list[Window]:
     """The training rows of the ranking.label_windows windows of ranking.label_days before `cutoff`
-    (more while under ranking.min_train_users, see the module doc), newest first; `newest_only`: the
-    window ending the day before `cutoff` alone.
+    (more while under ranking.min_train_users, see the module doc), newest first.
 
     `cache` (any dict) keeps each label window's split and fitted sources for a second call
     with the same cutoff (the other mode).
@@ -138,7 +137,7 @@ def label_windows(spark: SparkSession, events: DataFrame, catalog: DataFrame, co
     settings = config.ranking
     cache = {} if cache is None else cache
     found, queries = [], 0
-    for n in range(1 if newest_only else max(settings.max_label_windows, settings.label_windows)):
+    for n in range(max(settings.max_label_windows, settings.label_windows)):
         if n >= settings.label_windows and queries >= settings.min_train_users:
             break
         end = cutoff - dt.timedelta(days=n * settings.label_days)
@@ -149,7 +148,7 @@ def label_windows(spark: SparkSession, events: DataFrame, catalog: DataFrame, co
             found.append(Window([(end - dt.timedelta(days=settings.label_days)).isoformat(),
                                  (end - dt.timedelta(days=1)).isoformat()], rows))
             queries += rows["user_id"].nunique()
-    if found and queries < settings.min_train_users and not newest_only:
+    if found and queries < settings.min_train_users:
         log.warning("ranker: %d user queries in %d label window(s), under ranking.min_train_users %d: the history "
                     "holds no more", queries, len(found), settings.min_train_users)
     return found

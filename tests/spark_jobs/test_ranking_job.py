@@ -69,19 +69,6 @@ def test_a_run_writes_ranked_lists_its_ranker_and_a_passing_gate(spark, lake_con
     assert max(dt.date.fromisoformat(last) for _, last in saved.training["windows"]) < holdout_start
 
 
-def test_refit_after_gate_trains_the_published_ranker_with_the_newest_window_too(spark, lake_config, passed):
-    config = lake_config.model_copy(update={"ranking": lake_config.ranking.model_copy(
-        update={"refit_after_gate": True})})
-    report = job.main(spark, config, RUN_DATE)
-    gate_figures = report["gate"]
-    assert report["published"] == "ranked" and gate_figures["measured"] == passed["gate"]["measured"]
-    saved = ranker.from_json(lake.read_json(spark, report["output"]["ranker"]), config_digest(config))
-    # the production ranker learned from the gate ranker's label windows (fitted once) plus the newest one
-    newest = [(RUN_DATE - dt.timedelta(days=config.ranking.label_days - 1)).isoformat(), RUN_DATE.isoformat()]
-    assert saved.training["windows"] == [newest, *gate_figures["training"]["windows"]]
-    assert saved.training["rows"] > gate_figures["training"]["rows"]
-
-
 def test_a_ranker_that_loses_to_a_source_publishes_that_source_labelled(spark, lake_config, passed, monkeypatch):
     """A broken ranker (shuffled labels) loses to the sources it was fed: the best source's lists are published."""
     real_fit = ranker.fit
