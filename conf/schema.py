@@ -50,6 +50,11 @@ class SparkConfig(Section):
     codegen_cache_entries: int = Field(10_000, ge=100, description="generated classes kept for reuse "
                                        "(spark.sql.codegen.cache.maxEntries; Spark's own default is 100, "
                                        "fewer than the chain's distinct plans)")
+    codegen_huge_method_limit: int = Field(8_000, ge=1, le=65_535, description="a fused stage whose generated "
+                                           "method passes this many bytes of bytecode runs unfused "
+                                           "(spark.sql.codegen.hugeMethodLimit; Spark's default 65,535): HotSpot "
+                                           "never JIT-compiles a method over 8,000 bytes, so such a stage runs "
+                                           "interpreted (README 'The chain's speed on one machine')")
     extra: dict[str, str | bool | int | float] = Field(default_factory=dict, description="any other spark.* settings")
 
     @field_validator("master")

@@ -36,6 +36,7 @@ def spark_settings(config: SparkConfig) -> dict[str, str]:
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
         "spark.sql.codegen.wholeStage": str(config.whole_stage_codegen).lower(),
         "spark.sql.codegen.cache.maxEntries": str(config.codegen_cache_entries),
+        "spark.sql.codegen.hugeMethodLimit": str(config.codegen_huge_method_limit),
     }
     if config.master.startswith("local"):
         settings["spark.local.dir"] = config.local_dir or tempfile.gettempdir()

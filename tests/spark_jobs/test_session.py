@@ -84,6 +84,7 @@ def test_code_generation_follows_the_configuration():
         settings = spark_settings(load_config(env=env, environ={}).spark)
         assert settings["spark.sql.codegen.wholeStage"] == "true", env
         assert settings["spark.sql.codegen.cache.maxEntries"] == "10000", env
+        assert settings["spark.sql.codegen.hugeMethodLimit"] == "8000", env
     assert spark_settings(load_config(env="local", environ={"RECS_SPARK__WHOLE_STAGE_CODEGEN": "true"}).spark)[
         "spark.sql.codegen.wholeStage"] == "true"
 
