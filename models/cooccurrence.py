@@ -79,15 +79,36 @@ def pair_sums(rows: DataFrame, group: str, index: DataFrame, chunk_products: int
     return grouped.mapInPandas(products, SUMS_DDL).groupBy("_i", "_j").agg(F.sum("value").alias("value"))
 
 
+def indexed_pair_counts(rows: DataFrame, group: str, chunk_products: int,
+                        min_support: int = 1) -> tuple[DataFrame, DataFrame]:
+    """(pairs, index): pairs = _i, _j, support for every ordered pair of distinct items held together by at least
+    `min_support` groups, by item number; index = item_index(rows), cached (the sums and any join back read it).
+
+    rows: group, item_id, one row per distinct (group, item). Scoring and ranking the pairs by number and
+    joining the ids back only to the pairs kept sorts integers instead of strings (with_ids).
+    """
+    index = item_index(rows).cache()
+    upper = pair_sums(rows, group, index, chunk_products).filter(F.col("value") >= min_support)
+    both = upper.unionByName(upper.select(F.col("_j").alias("_i"), F.col("_i").alias("_j"), "value"))
+    return both.select("_i", "_j", F.col("value").cast("long").alias("support")), index
+
+
+def with_ids(pairs: DataFrame, index: DataFrame, other: str) -> DataFrame:
+    """`pairs` (_i, _j, ...) with item_id for _i and `other` for _j, looked up in `index`."""
+    return (pairs.join(index, "_i")
+            .join(index.select(F.col("item_id").alias(other), F.col("_i").alias("_j")), "_j")
+            .drop("_i", "_j"))
+
+
+def item_numbers(counts: DataFrame, index: DataFrame) -> DataFrame:
+    """An item_id-keyed table (items-sized) keyed by item number instead: _i, its other columns."""
+    return counts.join(index, "item_id").drop("item_id")
+
+
 def pair_counts(rows: DataFrame, group: str, chunk_products: int, other: str = "other_id") -> DataFrame:
     """item_id, `other`, support: the groups holding both items, for every ordered pair of distinct items.
 
-    rows: group, item_id, one row per distinct (group, item). The item index (items-sized) is cached: the
-    sums and both joins back to the ids read it.
+    rows: group, item_id, one row per distinct (group, item).
     """
-    index = item_index(rows).cache()
-    upper = pair_sums(rows, group, index, chunk_products)
-    both = upper.unionByName(upper.select(F.col("_j").alias("_i"), F.col("_i").alias("_j"), "value"))
-    return (both.join(index, "_i")
-            .join(index.select(F.col("item_id").alias(other), F.col("_i").alias("_j")), "_j")
-            .select("item_id", other, F.col("value").cast("long").alias("support")))
+    pairs, index = indexed_pair_counts(rows, group, chunk_products)
+    return with_ids(pairs, index, other).select("item_id", other, "support")

@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 
 from conf import Config, config_digest
 from conf.schema import SimilarityConfig
-from models.cooccurrence import pair_counts
+from models.cooccurrence import indexed_pair_counts, item_numbers, with_ids
 from models.topn import top_n
 from spark_jobs import lake
 from spark_jobs.interactions import read_events
@@ -42,25 +42,26 @@ def contexts(events: DataFrame, max_history: int) -> DataFrame:
             .filter(F.col("_n") <= max_history).select("context", "item_id"))
 
 
-def cooccurrence_scores(baskets: DataFrame, min_support: int, shrink: float, chunk_products: int) -> DataFrame:
-    """item_id, neighbour_id, score, support from (context, item_id) rows (see the module doc)."""
-    counts = baskets.groupBy("item_id").agg(F.count(F.lit(1)).alias("_n"))
-    pairs = pair_counts(baskets, "context", chunk_products, other="neighbour_id").filter(
-        F.col("support") >= min_support)
-    n_i = counts.select("item_id", F.col("_n").alias("_ni"))
-    n_j = counts.select(F.col("item_id").alias("neighbour_id"), F.col("_n").alias("_nj"))
+def cooccurrence_scores(baskets: DataFrame, min_support: int, shrink: float, chunk_products: int,
+                        top_k: int) -> DataFrame:
+    """item_id, neighbour_id, score, support, rank: the top_k neighbours per item from (context, item_id) rows
+    (see the module doc). Scored and ranked by item number (ties: the neighbour's number, which follows its id),
+    so only the kept pairs are joined back to their ids."""
+    pairs, index = indexed_pair_counts(baskets, "context", chunk_products, min_support)
+    counts = item_numbers(baskets.groupBy("item_id").agg(F.count(F.lit(1)).alias("_n")), index)
+    n_i = counts.select("_i", F.col("_n").alias("_ni"))
+    n_j = counts.select(F.col("_i").alias("_j"), F.col("_n").alias("_nj"))
     support = F.col("support").cast("double")
-    return (pairs.join(n_i, "item_id").join(n_j, "neighbour_id")
-            .withColumn("score", support / F.sqrt(F.col("_ni") * F.col("_nj")) * support / (support + shrink))
-            .select("item_id", "neighbour_id", "score", "support"))
+    scored = (pairs.join(n_i, "_i").join(n_j, "_j")
+              .withColumn("score", support / F.sqrt(F.col("_ni") * F.col("_nj")) * support / (support + shrink)))
+    kept = top_n(scored, top_k, key="_i", item="_j").select("_i", "_j", "score", "support", "rank")
+    return with_ids(kept, index, "neighbour_id").select("item_id", "neighbour_id", "score", "support", "rank")
 
 
 def transform(events: DataFrame, settings: SimilarityConfig, chunk_products: int) -> DataFrame:
     """Top-K neighbours per item (item_id, neighbour_id, score, support, rank)."""
-    scored = cooccurrence_scores(contexts(events, settings.max_history), settings.min_support, settings.shrink,
-                                 chunk_products)
-    return top_n(scored, settings.top_k, key="item_id", item="neighbour_id") \
-        .select("item_id", "neighbour_id", "score", "support", "rank")
+    return cooccurrence_scores(contexts(events, settings.max_history), settings.min_support, settings.shrink,
+                               chunk_products, settings.top_k)
 
 
 def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:

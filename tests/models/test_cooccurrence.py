@@ -58,3 +58,15 @@ def test_counts_are_the_groups_holding_both_items_in_both_orders(spark):
     items, x = dense([(g, i, 1.0) for g, i in rows])
     expected = {(items[a], items[b]): int(v) for (a, b), v in np.ndenumerate(x.T @ x) if a != b and v > 0}
     assert got == expected
+
+
+def test_numbered_counts_keep_the_pairs_at_the_minimum_support_and_map_back_to_their_ids(spark):
+    """indexed_pair_counts' min_support drops pairs by number before the ids are joined back (with_ids)."""
+    rows = [(g, i) for g, i, _ in random_groups(13)]
+    frame = spark.createDataFrame(rows, "context string, item_id string")
+    pairs, index = cooccurrence.indexed_pair_counts(frame, "context", 30, min_support=2)
+    got = {(r.item_id, r.other_id): r.support for r in cooccurrence.with_ids(pairs, index, "other_id").collect()}
+    items, x = dense([(g, i, 1.0) for g, i in rows])
+    expected = {(items[a], items[b]): int(v) for (a, b), v in np.ndenumerate(x.T @ x) if a != b and v >= 2}
+    assert got == expected
+    assert 0 < len(expected) < int(np.count_nonzero(x.T @ x - np.diag(np.diag(x.T @ x))))   # the floor dropped some
