@@ -103,12 +103,3 @@ def with_ids(pairs: DataFrame, index: DataFrame, other: str) -> DataFrame:
 def item_numbers(counts: DataFrame, index: DataFrame) -> DataFrame:
     """An item_id-keyed table (items-sized) keyed by item number instead: _i, its other columns."""
     return counts.join(index, "item_id").drop("item_id")
-
-
-def pair_counts(rows: DataFrame, group: str, chunk_products: int, other: str = "other_id") -> DataFrame:
-    """item_id, `other`, support: the groups holding both items, for every ordered pair of distinct items.
-
-    rows: group, item_id, one row per distinct (group, item).
-    """
-    pairs, index = indexed_pair_counts(rows, group, chunk_products)
-    return with_ids(pairs, index, other).select("item_id", other, "support")

@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 
 from conf import Config, config_digest
 from conf.schema import FbtConfig
-from models.cooccurrence import pair_counts
+from models.cooccurrence import indexed_pair_counts, item_numbers, with_ids
 from spark_jobs import lake
 from spark_jobs.interactions import read_events
 
@@ -39,30 +39,33 @@ def orders(events: DataFrame, max_order_items: int) -> DataFrame:
     return lines.join(size.filter(F.col("_size") <= max_order_items), "order_id").select("order_id", "item_id")
 
 
-def pair_statistics(baskets: DataFrame, chunk_products: int) -> DataFrame:
-    """item_id, other_id, support, confidence, lift for every ordered pair seen in one order."""
+def pair_statistics(baskets: DataFrame, chunk_products: int,
+                    min_support: int = 1) -> tuple[DataFrame, DataFrame]:
+    """(stats, index): stats = _i, _j, support, confidence, lift for every ordered pair of items (by number) held
+    by at least `min_support` orders; index = the item index (item_id, _i), to map them back (cooccurrence.with_ids)."""
     n_orders = baskets.select("order_id").distinct().groupBy().count().withColumnRenamed("count", "_orders")
-    per_item = baskets.groupBy("item_id").agg(F.count(F.lit(1)).alias("_ni"))
-    pairs = pair_counts(baskets, "order_id", chunk_products)
-    other = per_item.select(F.col("item_id").alias("other_id"), F.col("_ni").alias("_nj"))
+    pairs, index = indexed_pair_counts(baskets, "order_id", chunk_products, min_support)
+    per_item = item_numbers(baskets.groupBy("item_id").agg(F.count(F.lit(1)).alias("_ni")), index)
+    other = per_item.select(F.col("_i").alias("_j"), F.col("_ni").alias("_nj"))
     confidence = F.col("support") / F.col("_ni")
-    return (pairs.join(per_item, "item_id").join(other, "other_id").crossJoin(F.broadcast(n_orders))
-            .select("item_id", "other_id", "support", confidence.alias("confidence"),
-                    (confidence / (F.col("_nj") / F.col("_orders"))).alias("lift")))
+    return (pairs.join(per_item, "_i").join(other, "_j").crossJoin(F.broadcast(n_orders))
+            .select("_i", "_j", "support", confidence.alias("confidence"),
+                    (confidence / (F.col("_nj") / F.col("_orders"))).alias("lift"))), index
 
 
 def transform(events: DataFrame, settings: FbtConfig, chunk_products: int) -> DataFrame:
-    """Top-K partners per item that pass the thresholds; score = confidence."""
-    stats = pair_statistics(orders(events, settings.max_order_items), chunk_products)
-    passing = stats.filter((F.col("confidence") >= settings.min_confidence) & (F.col("lift") >= settings.min_lift)
-                           & (F.col("support") >= min(settings.min_support, settings.sparse_min_support)))
+    """Top-K partners per item that pass the thresholds; score = confidence. Chosen and ranked by item number
+    (ties: the partner's number, which follows its id); only the kept pairs are joined back to their ids."""
+    stats, index = pair_statistics(orders(events, settings.max_order_items), chunk_products,
+                                   min(settings.min_support, settings.sparse_min_support))
+    passing = stats.filter((F.col("confidence") >= settings.min_confidence) & (F.col("lift") >= settings.min_lift))
     strong = F.col("support") >= settings.min_support
-    partners = F.sum(strong.cast("int")).over(Window.partitionBy("item_id"))
+    partners = F.sum(strong.cast("int")).over(Window.partitionBy("_i"))
     kept = passing.withColumn("_partners", partners).filter(strong | (F.col("_partners") < settings.min_partners))
-    order = Window.partitionBy("item_id").orderBy(F.col("confidence").desc(), F.col("lift").desc(), "other_id")
-    return (kept.withColumn("rank", F.row_number().over(order)).filter(F.col("rank") <= settings.top_k)
-            .select("item_id", "other_id", "support", "confidence", "lift", F.col("confidence").alias("score"),
-                    "rank"))
+    order = Window.partitionBy("_i").orderBy(F.col("confidence").desc(), F.col("lift").desc(), "_j")
+    ranked = kept.withColumn("rank", F.row_number().over(order)).filter(F.col("rank") <= settings.top_k)
+    return with_ids(ranked, index, "other_id").select(
+        "item_id", "other_id", "support", "confidence", "lift", F.col("confidence").alias("score"), "rank")
 
 
 def main(spark: SparkSession, config: Config, run_date: dt.date) -> dict:

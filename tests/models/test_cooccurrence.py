@@ -54,7 +54,8 @@ def test_weighted_sums_equal_the_gram_matrix(spark, chunk_products):
 def test_counts_are_the_groups_holding_both_items_in_both_orders(spark):
     rows = [(g, i) for g, i, _ in random_groups(11)]
     frame = spark.createDataFrame(rows, "order_id string, item_id string")
-    got = {(r.item_id, r.other_id): r.support for r in cooccurrence.pair_counts(frame, "order_id", 5).collect()}
+    pairs, index = cooccurrence.indexed_pair_counts(frame, "order_id", 5)
+    got = {(r.item_id, r.other_id): r.support for r in cooccurrence.with_ids(pairs, index, "other_id").collect()}
     items, x = dense([(g, i, 1.0) for g, i in rows])
     expected = {(items[a], items[b]): int(v) for (a, b), v in np.ndenumerate(x.T @ x) if a != b and v > 0}
     assert got == expected
